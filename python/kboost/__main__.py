@@ -1,0 +1,5 @@
+import sys
+
+from kboost.cli import main
+
+sys.exit(main())

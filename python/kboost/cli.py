@@ -1,0 +1,68 @@
+"""The ``kboost`` command line.
+
+Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``
+and is imported only when used, so ``kboost serve`` / ``kboost run`` never import torch. Commands
+whose module lives in ``kboost_train`` need the training extra (``pip install kboost[train]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# name -> (module, one-line help). Keep sorted by the order a user meets them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("kboost_train.info", "parameters, MACs per chunk and hint payload of a model config"),
+}
+
+
+class CommandError(Exception):
+    """A user error: printed as 'kboost CMD: error: MESSAGE', exit status 2."""
+
+
+def _load(module: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name in ("torch", "kboost_train") or (e.name or "").startswith("torch"):
+            raise CommandError(
+                f"this command needs the training extra ({e.name} is not installed): "
+                "pip install 'kboost[train]'"
+            ) from e
+        raise
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kboost", description="knowledge boosting runtime and tools")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    # Only the module of the chosen command is imported (its arguments are needed to parse).
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == chosen:
+            p.set_defaults(_module=_load(module))
+            p._module.add_arguments(p)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        return int(args._module.run(args) or 0)
+    except CommandError as e:
+        print(f"kboost: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as e:
+        print(f"kboost: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
