@@ -15,6 +15,8 @@ from typing import Sequence
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("kboost_train.info", "parameters, MACs per chunk and hint payload of a model config"),
+    "export-onnx": ("kboost_train.onnx_export", "export the streaming step (state as inputs/outputs) to ONNX"),
+    "bench": ("kboost_train.bench", "per-chunk latency of kboost vs PyTorch eager and ONNX Runtime"),
 }
 
 
@@ -43,8 +45,9 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         if name == chosen:
-            p.set_defaults(_module=_load(module))
-            p._module.add_arguments(p)  # type: ignore[attr-defined]
+            mod = _load(module)
+            p.set_defaults(_module=mod)
+            mod.add_arguments(p)
     return parser
 
 
