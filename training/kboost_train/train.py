@@ -305,9 +305,9 @@ def mix_seed(*ints: int) -> int:
     return int(np.random.SeedSequence([int(i) & 0xFFFF_FFFF for i in ints]).generate_state(2, np.uint64)[0] >> 1)
 
 
-def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    """The generator of a training step's hint mask (per rank) or random delay (rank 0's)."""
-    return torch.Generator().manual_seed(mix_seed(seed, step, rank, 1))
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The generator of a training step's random delay and hint masks (the same on every rank)."""
+    return torch.Generator().manual_seed(mix_seed(seed, step, 1))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -553,15 +553,17 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
             for batch in loader:
                 t0 = time.perf_counter()
                 batch = _to(batch, device)
-                g = step_generator(t.seed, global_step, d.rank)
+                # Random delay and hint masks are drawn for the global batch, then sliced, so a run
+                # does not depend on the number of processes.
+                g = step_generator(t.seed, global_step)
                 delay = None
                 if t.random_delay:
-                    gd = step_generator(t.seed, global_step)  # same delay on every rank
-                    delay = int(torch.randint(t.random_delay[0], t.random_delay[1] + 1, (1,), generator=gd))
+                    delay = int(torch.randint(t.random_delay[0], t.random_delay[1] + 1, (1,), generator=g))
                 mask = None
                 if cfg.kb is not None:
-                    mask = hint_mask(batch["mixture"].shape[0], n_frames(batch["mixture"].shape[-1]), t, g)
-                    mask = mask.to(device) if mask is not None else None
+                    mask = hint_mask(t.batch, n_frames(batch["mixture"].shape[-1]), t, g)
+                    if mask is not None:
+                        mask = mask[d.rank * local_batch:(d.rank + 1) * local_batch].to(device)
                 y = forward_batch(ddp, batch, mask, delay)
                 loss = loss_fn(cfg.task, y, batch["target"])
                 if not torch.isfinite(loss):
