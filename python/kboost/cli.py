@@ -15,6 +15,7 @@ from typing import Sequence
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("kboost_train.info", "parameters, MACs per chunk and hint payload of a model config"),
+    "export": ("kboost_train.export", "write the weights file (GGUF) of a checkpoint for the C++ core"),
     "export-onnx": ("kboost_train.onnx_export", "export the streaming step (state as inputs/outputs) to ONNX"),
     "bench": ("kboost_train.bench", "per-chunk latency of kboost vs PyTorch eager and ONNX Runtime"),
 }
