@@ -135,3 +135,16 @@ def test_cli_export_onnx(tmp_path, capsys):
     assert out.is_file() and "max-abs" in text
     err = float(text.split("max-abs")[-1].split()[0])
     assert err <= TOL
+
+
+def test_cli_export_onnx_from_checkpoint(tmp_path, capsys):
+    from kboost.cli import main
+
+    module, cfg = load_module("ss-small-kb-d1-c2", seed=7)
+    ckpt = tmp_path / "m.pt"
+    torch.save({"config": cfg.to_dict(), "model": module.state_dict()}, ckpt)
+    out = tmp_path / "server.onnx"
+    assert main(["export-onnx", str(ckpt), "-o", str(out), "--part", "server", "--check", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "role=server" in text and float(text.split("max-abs")[-1].split()[0]) <= TOL
+    assert main(["export-onnx", str(tmp_path / "missing.pt"), "-o", str(out)]) == 2

@@ -251,15 +251,11 @@ def load_module(config_or_checkpoint: str, seed: int = 0) -> tuple[nn.Module, Mo
     """A config name (random weights from ``seed``: for benchmarks and tests) or a checkpoint file
     ``{"config": dict, "model": state_dict}`` -> (module in eval mode, config)."""
     from kboost_train import build_model
+    from kboost_train.export import load_checkpoint
 
     p = Path(config_or_checkpoint)
     if p.is_file():
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-        if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
-            raise ValueError(f"{p}: not a kboost checkpoint (expected a dict with 'config' and 'model')")
-        cfg = ModelConfig.from_dict(ckpt["config"])
-        module = build_model(cfg)
-        module.load_state_dict(ckpt["model"])
+        module, cfg = load_checkpoint(p)
     else:
         if p.suffix in (".pt", ".pth", ".ckpt"):
             raise FileNotFoundError(f"checkpoint not found: {p}")
