@@ -16,6 +16,7 @@ from typing import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("kboost_train.info", "parameters, MACs per chunk and hint payload of a model config"),
     "train": ("kboost_train.train", "train a model from a recipe (pre-training, baselines, joint KB; torchrun for DDP)"),
+    "eval": ("kboost_train.evaluate", "SI-SNRi / SNRi of checkpoints vs hint delay: markdown, JSON and a plot"),
     "export": ("kboost_train.export", "write the weights file (GGUF) of a checkpoint for the C++ core"),
     "export-onnx": ("kboost_train.onnx_export", "export the streaming step (state as inputs/outputs) to ONNX"),
     "bench": ("kboost_train.bench", "per-chunk latency of kboost vs PyTorch eager and ONNX Runtime"),

@@ -238,9 +238,10 @@ def build_dataset(spec: dict[str, Any]) -> Dataset:
 
         return build_synthetic(spec)
     try:
-        from kboost_train.data import build_dataset as build_real
-    except ModuleNotFoundError as e:
-        raise ValueError(f"[data] source {spec.get('source')!r} needs the kboost_train.data package ({e})") from e
+        from kboost_train.data.datasets import build_dataset as build_real
+    except ImportError as e:
+        raise ValueError(f"[data] source {spec.get('source')!r} needs kboost_train.data.datasets.build_dataset "
+                         f"({e}); source = \"synthetic\" needs nothing") from e
     return build_real(spec)
 
 
