@@ -195,6 +195,7 @@ class HintClient:
                 if item is None:
                     if self._closing.is_set():
                         self._try_close(sock)
+                        dead.wait(1.0)  # let the server send its last hints and close first
                         break
                     if time.monotonic() - last_send >= self.heartbeat_s:
                         self._sendall(sock, P.encode_heartbeat(time.monotonic_ns()))

@@ -181,6 +181,8 @@ def load_joint(reference: str, seed: int = 0) -> tuple[JointModel, str]:
 
 
 def load_reference(role: str, reference: str, seed: int = 0) -> HintSource | Device:
-    """The engine behind ``kboost serve/run --reference``."""
+    """The engine behind ``kboost serve/run --reference``. Sets torch to one intra-op thread: the
+    server's parallelism is across streams (its thread pool), and the device loop is one stream."""
+    torch.set_num_threads(1)
     joint, desc = load_joint(reference, seed)
     return TorchHintSource(joint, desc) if role == "server" else TorchDevice(joint, desc)
