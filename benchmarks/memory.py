@@ -138,6 +138,7 @@ _CHILD_TORCH = textwrap.dedent("""
 
 
 def measure(case_name: str, seconds: float, run_cmd: list[str] | None) -> dict:
+    import numpy as np
     import torch  # only this parent process imports torch: to export the files the children read
 
     sys.path.insert(0, str(HERE))
@@ -153,21 +154,39 @@ def measure(case_name: str, seconds: float, run_cmd: list[str] | None) -> dict:
     report: dict = {"case": case.name, "config": case.config, "role": case.role}
     with tempfile.TemporaryDirectory(prefix="kboost-mem-") as tmp:
         tmp = Path(tmp)
+        why = bench.kboost_status()
+        gguf = tmp / "model.gguf"
+        if not why:
+            from kboost_train.export import export_module
+            export_module(module, cfg, str(gguf), case.role)
         # kboost run
+        from kboost.cli import COMMANDS
         if run_cmd:
             report["kboost_run"] = rss_of_command(run_cmd, seconds)
+        elif "run" not in COMMANDS:
+            report["kboost_run"] = {"not_measured": "`kboost run` does not exist yet"}
+        elif why:
+            report["kboost_run"] = {"not_measured": why}
+        elif case.role == "server":
+            report["kboost_run"] = {"not_measured": "kboost run runs device/model files, not a server"}
         else:
-            from kboost.cli import COMMANDS
-            report["kboost_run"] = {"not_measured": "`kboost run` does not exist yet" if "run" not in COMMANDS
-                                    else "no command given (pass it after --, e.g. -- kboost run ...)"}
+            import soundfile as sf
+            rng = np.random.default_rng(0)
+            wav = tmp / "in.wav"
+            sf.write(wav, (0.1 * rng.standard_normal((int(16000 * (seconds + 3)), 2))).astype(np.float32),
+                     16000, subtype="FLOAT")
+            cmd = [str(Path(sys.executable).with_name("kboost")), "run", "--model", str(gguf),
+                   "--input", str(wav), "--output", str(tmp / "out.wav"), "--realtime"]
+            if cfg.has_speaker:
+                np.save(tmp / "spk.npy", rng.standard_normal(256).astype(np.float32))
+                cmd += ["--speaker", str(tmp / "spk.npy")]
+            report["kboost_run"] = rss_of_command(
+                cmd, seconds, label="kboost run --model CASE.gguf --input noise.wav --output out.wav --realtime"
+                                    " (no hint server: the device model alone, paced at real time)")
         # the kboost model's resident size
-        why = bench.kboost_status()
         if why:
             report["kboost_model"] = {"not_measured": why}
         else:
-            from kboost_train.export import export_module
-            gguf = tmp / "model.gguf"
-            export_module(module, cfg, str(gguf), case.role)
             res = subprocess.run([sys.executable, "-c", _CHILD_KBOOST_MODEL, str(gguf)],
                                  capture_output=True, text=True, check=True)
             r = json.loads(res.stdout.strip().splitlines()[-1])
@@ -187,7 +206,6 @@ def measure(case_name: str, seconds: float, run_cmd: list[str] | None) -> dict:
         feed["chunk"] = (0.1 * torch.randn(1, 2, 128)).numpy()
         if step.has_hint_input:
             feed["hint"] = torch.randn(1, cfg.n_hint_channels, 97).numpy()
-        import numpy as np
         np.savez(tmp / "feed.npz", **feed)
         report["onnxruntime"] = rss_of_command(
             [sys.executable, "-c", _CHILD_ORT, str(onnx_path), str(tmp / "feed.npz"), str(seconds + 5)],

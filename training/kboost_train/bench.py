@@ -443,9 +443,28 @@ def format_markdown(report: dict, plot_name: str | None = None, memory: dict | N
 
 
 def format_memory(mem: dict) -> str:
-    lines = []
-    for k, v in mem.items():
-        lines.append(f"- {k}: {v}")
+    """The figures of benchmarks/memory.py as markdown."""
+    lines = [f"Measured by `python benchmarks/memory.py` on case `{mem.get('case')}` "
+             f"({mem.get('config')}, role {mem.get('role')}); MB = 10^6 bytes; steady RSS = median of "
+             "the second half of 20 ms samples of a child process streaming the case.", "",
+             "| process | steady RSS MB | peak RSS MB | torch mapped |", "|---|---|---|---|"]
+    for key in ("kboost_run", "onnxruntime", "torch"):
+        v = mem.get(key)
+        if not v:
+            continue
+        if "not_measured" in v:
+            lines.append(f"| {key.replace('_', ' ')} | not measured: {v['not_measured']} | | |")
+        else:
+            lines.append(f"| {v['command']} | {v['steady_rss_mb']:.1f} | {v['peak_rss_mb']:.1f} | "
+                         f"{'yes' if v['torch_mapped'] else 'no'} |")
+    m = mem.get("kboost_model")
+    if m and "not_measured" in m:
+        lines += ["", f"kboost model resident size: not measured: {m['not_measured']}."]
+    elif m:
+        lines += ["", f"kboost model: GGUF file {m['gguf_file_mb']:.3f} MB; resident after Model.load "
+                      f"+{m['model_resident_mb']:.3f} MB, one Streamer +{m['streamer_resident_mb']:.3f} MB "
+                      f"(python + numpy + kboost imported: {m['rss_python_numpy_kboost_mb']:.1f} MB; after 200 "
+                      f"chunks {m['rss_after_200_chunks_mb']:.1f} MB; torch imported: {m['torch_imported']})."]
     return "\n".join(lines)
 
 
@@ -509,14 +528,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", metavar="OUT", help="write the markdown page (e.g. docs/benchmarks.md)")
     p.add_argument("--plot", metavar="OUT", help="write the PNG (e.g. docs/benchmarks.png)")
     p.add_argument("--memory", metavar="JSON", help="memory figures (benchmarks/memory.py --json) for the page")
+    p.add_argument("--from-json", metavar="IN", help="do not run: re-render the page/plot of a saved report")
 
 
 def run(args: argparse.Namespace) -> int:
     for name in ("chunks", "warmup", "round"):
         if getattr(args, name) < (1 if name != "warmup" else 0):
             raise ValueError(f"--{name} must be positive, got {getattr(args, name)}")
-    report = run_bench(args.cases, args.chunks, args.warmup, args.round, args.runtimes,
-                       log=lambda s: print(s, flush=True))
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+    else:
+        report = run_bench(args.cases, args.chunks, args.warmup, args.round, args.runtimes,
+                           log=lambda s: print(s, flush=True))
     print()
     if report["kboost_status"] != "measured":
         print(f"kboost C++ core: NOT MEASURED: {report['kboost_status']}\n")
