@@ -57,13 +57,16 @@ RUNTIMES = ("kboost", "torch", "onnxruntime")
 
 # ---- the shared case list ---------------------------------------------------------------------------
 def load_cases_module():
-    """``benchmarks/cases.py`` of the source checkout (``$KBOOST_BENCH_CASES`` overrides the path)."""
-    path = Path(os.environ.get("KBOOST_BENCH_CASES",
-                               Path(__file__).resolve().parents[2] / "benchmarks" / "cases.py"))
-    if not path.is_file():
+    """``benchmarks/cases.py`` of a source checkout: ``$KBOOST_BENCH_CASES`` if set, else the one beside
+    this package's source tree (editable install), else ``./benchmarks/cases.py``."""
+    env = os.environ.get("KBOOST_BENCH_CASES")
+    tried = [Path(env)] if env else [Path(__file__).resolve().parents[2] / "benchmarks" / "cases.py",
+                                     Path.cwd() / "benchmarks" / "cases.py"]
+    path = next((p for p in tried if p.is_file()), None)
+    if path is None:
         raise FileNotFoundError(
-            f"benchmark cases not found at {path}: run kboost bench from a source checkout of kboost "
-            "or set KBOOST_BENCH_CASES to benchmarks/cases.py")
+            f"benchmark cases not found (tried {', '.join(map(str, tried))}): run kboost bench in a "
+            "source checkout of kboost or set KBOOST_BENCH_CASES to benchmarks/cases.py")
     spec = importlib.util.spec_from_file_location("kboost_bench_cases", path)
     if spec.name in sys.modules:
         return sys.modules[spec.name]
