@@ -209,7 +209,7 @@ def kboost_runner(module, cfg, role: str, inp: Inputs, workdir: Path) -> Callabl
 
 # ---- the run -----------------------------------------------------------------------------------------
 def percentiles(us: np.ndarray) -> dict[str, float]:
-    return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)),
+    return {"min_us": float(us.min()), "p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)),
             "max_us": float(us.max()), "mean_us": float(us.mean()),
             "rtf": float(us.mean() / CHUNK_US)}
 
