@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kboost import protocol as P
+from protocol_fuzz import mutate, valid_stream
 
 
 def _hello(**over) -> P.Hello:
@@ -106,11 +107,12 @@ AUDIO0 = P.encode_audio(0, np.zeros((2, 128), np.float32))
     (P.encode_hello(_hello()) + P.encode_hello(_hello()), "second handshake"),
     (P.encode_hello(_hello())[:-3], "truncated"),  # cut short at end of stream
     (P.encode_hello(_hello(start_chunk=0)) + P.encode_audio(0, np.full((2, 128), np.nan, np.float32)), "NaN"),
+    (P.encode_hello(_hello(start_chunk=0)) + P.encode_audio(0, np.full((2, 128), 3e4, np.float32)), "exceeds"),
     (P.encode_hello(_hello()).replace(b"KBST", b"XXXX"), "bad magic"),
     (P.encode_hello(_hello()) + P.encode_hint(0, np.zeros((1, 97), np.float32), P.Codec.FP32), "server frame"),
     (P.encode_hello(_hello()) + P.encode_close(P.CloseReason.NORMAL) + P.encode_heartbeat(0), "after the connection's last frame"),
 ], ids=["garbage", "oversized", "zero-length", "unknown-type", "audio-first", "skipped-chunk", "repeated-chunk",
-        "second-hello", "truncated", "nan-audio", "bad-magic", "misdirected", "bytes-after-close"])
+        "second-hello", "truncated", "nan-audio", "huge-audio", "bad-magic", "misdirected", "bytes-after-close"])
 def test_server_side_decoder_rejects(data, match):
     _expect_error("server", data, match)
 
@@ -141,34 +143,9 @@ def test_int8_bad_scale_rejected():
     _expect_error("device", P.encode_hello_ack(P.HelloAck(1, P.Codec.INT8, 0)) + bytes(frame), "scale")
 
 
-def mutate(rng: np.random.Generator, good: list[bytes]) -> bytes:
-    """One malformed byte stream: a valid stream with bytes flipped, cut, inserted, duplicated or
-    replaced by noise (shared with scripts/fuzz_protocol.py)."""
-    data = bytearray(b"".join(good[: rng.integers(1, len(good) + 1)]))
-    kind = rng.integers(0, 6)
-    if kind == 0:  # flip bytes
-        for _ in range(rng.integers(1, 8)):
-            data[rng.integers(0, len(data))] ^= int(rng.integers(1, 256))
-    elif kind == 1:  # truncate
-        data = data[: rng.integers(0, len(data))]
-    elif kind == 2:  # insert noise
-        pos = rng.integers(0, len(data) + 1)
-        data[pos:pos] = rng.integers(0, 256, rng.integers(1, 64), dtype=np.uint8).tobytes()
-    elif kind == 3:  # pure noise
-        data = bytearray(rng.integers(0, 256, rng.integers(1, 512), dtype=np.uint8).tobytes())
-    elif kind == 4:  # a frame repeated (out of order) or a huge length
-        data += good[min(1, len(good) - 1)]
-        if rng.integers(0, 2):
-            data[0:4] = struct.pack("<I", int(rng.integers(P.MAX_FRAME_SIZE + 1, 2**32)))
-    else:  # a length field rewritten
-        data[0:4] = struct.pack("<I", int(rng.integers(0, 4096)))
-    return bytes(data)
-
-
 def test_decoder_fuzz_never_raises_anything_but_protocol_error():
     rng = np.random.default_rng(1234)
-    good = [P.encode_hello(_hello(start_chunk=0))] + [
-        P.encode_audio(k, rng.standard_normal((2, 128)).astype(np.float32)) for k in range(3)]
+    good = valid_stream(rng, _hello(start_chunk=0))
     n_err = 0
     for _ in range(2000):
         data = mutate(rng, good)

@@ -26,6 +26,7 @@ MAGIC = b"KBST"
 MAX_FRAME_SIZE = 65_536  # bytes of type + body; the largest legal frame is about 3.2 KB
 MAX_TEXT = 255  # bytes of a length-prefixed string (task, model id, token, reasons)
 MAX_SPEAKER_DIM = 1024
+MAX_SAMPLE_ABS = 1000.0  # |audio sample| bound (full scale is 1.0): larger values are garbage
 
 _LEN = struct.Struct("<I")
 
@@ -307,6 +308,11 @@ def _decode_audio(r: _Reader) -> Audio:
     r.end()
     if not np.isfinite(x).all():
         raise ProtocolError(f"AUDIO chunk {k}: samples hold NaN or infinity")
+    if x.size and float(np.abs(x).max()) > MAX_SAMPLE_ABS:
+        raise ProtocolError(
+            f"AUDIO chunk {k}: sample magnitude {float(np.abs(x).max()):.3g} exceeds {MAX_SAMPLE_ABS:g} "
+            "(full scale is 1.0)"
+        )
     return Audio(k, x)
 
 

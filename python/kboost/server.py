@@ -30,10 +30,16 @@ import time
 import weakref
 from typing import Any
 
+import numpy as np
+
 from kboost import protocol as P
 from kboost.engine import HintSource, HintSourceStream
 
 log = logging.getLogger("kboost.server")
+
+
+class _EngineFault(Exception):
+    """The engine returned something unusable for one stream (e.g. a non-finite hint)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -257,6 +263,8 @@ class HintServer:
                 for f in pending:
                     if isinstance(f, P.Audio):
                         hint = await loop.run_in_executor(self._pool, stream.process, f.chunk_index, f.samples)
+                        if not np.isfinite(hint).all():
+                            raise _EngineFault(f"the model produced a non-finite hint at chunk {f.chunk_index}")
                         send(P.encode_hint(f.chunk_index, hint, codec))
                         self._count("audio_chunks")
                         self._count("hints_sent")
@@ -292,6 +300,12 @@ class HintServer:
             reason = "server stopping"
             self._count("closed.shutdown")
             raise
+        except _EngineFault as e:
+            reason = f"engine fault: {e}"
+            self._count("engine_errors")
+            self._count("closed.internal")
+            log.error("connection %d from %s closed: %s", cid, peer, e)
+            await close_with(P.CloseReason.INTERNAL, str(e))
         except Exception as e:  # noqa: BLE001  an engine failure ends this stream only
             reason = f"engine error: {type(e).__name__}: {e}"
             self._count("engine_errors")
