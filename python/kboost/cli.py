@@ -15,6 +15,7 @@ from typing import Sequence
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("kboost_train.info", "parameters, MACs per chunk and hint payload of a model config"),
+    "data": ("kboost_train.data.cli", "the offline speech/noise cache: kboost data build / kboost data info"),
     "train": ("kboost_train.train", "train a model from a recipe (pre-training, baselines, joint KB; torchrun for DDP)"),
     "eval": ("kboost_train.evaluate", "SI-SNRi / SNRi of checkpoints vs hint delay: markdown, JSON and a plot"),
     "export": ("kboost_train.export", "write the weights file (GGUF) of a checkpoint for the C++ core"),
