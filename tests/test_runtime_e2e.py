@@ -127,3 +127,24 @@ def test_server_busy_refusal():
         assert r.reason == P.RefuseReason.BUSY
         a.close()
         assert wait_until(lambda: srv.n_active == 0)
+
+
+def test_weights_file_identity_matches_reference_engines(tmp_path):
+    """The ids the exporter writes are the ids the PyTorch engines send: C++ and torch interoperate."""
+    from kboost.engine import core_available, load_engine, read_identity
+    from kboost_train.export import export_module
+
+    joint, source, device = tiny_engines(3)
+    export_module(joint, joint.cfg, tmp_path / "server.gguf", "server")
+    export_module(joint, joint.cfg, tmp_path / "device.gguf", "device")
+    role, s_id = read_identity(tmp_path / "server.gguf")
+    assert role == "server" and s_id == source.identity
+    role, d_id = read_identity(tmp_path / "device.gguf")
+    assert role == "device" and d_id == device.identity
+    if not core_available():
+        with pytest.raises(RuntimeError, match="no C\\+\\+ model runtime"):
+            load_engine("server", model=str(tmp_path / "server.gguf"))
+    with pytest.raises(ValueError, match=".gguf"):
+        load_engine("server", model=__file__)
+    with pytest.raises(ValueError, match="exactly one"):
+        load_engine("device")

@@ -24,8 +24,6 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from kboost.config import CHUNK_SIZE, N_FREQ, N_IN_CHANNELS, SAMPLE_RATE, SPEAKER_EMBEDDING_DIM
@@ -206,21 +204,32 @@ def core_available() -> bool:
     return hasattr(_core, "Model") and hasattr(_core, "Streamer")
 
 
-def _core_identity(cfg: dict[str, Any], role: str) -> ModelIdentity:
-    """Identity from ``kboost._core.Model.config`` (docs/CONTRACTS.md, docs/weights-format.md)."""
-    task = str(cfg.get("task", ""))
-    n_out = int(cfg.get("n_out", 4 if task == "ss" else 2))
-    n_hint = int(cfg.get("n_hint_channels", 0))
+def read_identity(path: str | Path) -> tuple[str, ModelIdentity]:
+    """(role, identity) from a weights file's metadata (docs/weights-format.md), read with the core's
+    bounds-checked reader. A ``server`` file's id is its ``kboost.model_id``; a ``device`` file's is
+    its ``kboost.hint_source_id``; a plain ``model`` file has no hint input."""
+    from kboost import _core
+
+    w = _core.WeightsFile.load(str(path))
+
+    def num(key: str, default: int) -> int:
+        return int(w.get_int(key)) if w.has_key(key) else default
+
+    role = w.get_string("kboost.role")
+    task = w.get_string("kboost.task")
     if role == "server":
-        mid = str(cfg.get("model_id", ""))
-        delay = int(cfg.get("delay", -1)) if cfg.get("delay") is not None else -1
+        mid, delay = w.get_string("kboost.model_id"), num("kboost.kb.delay", -1)
+    elif role == "device":
+        mid, delay = w.get_string("kboost.hint_source_id"), num("kboost.kb.delay", 0)
     else:
-        mid = str(cfg.get("hint_source_id", ""))
-        delay = int(cfg.get("delay", 0) or 0)
-    return ModelIdentity(model_id=mid, task=task, delay=delay, n_hint_channels=n_hint, n_out=n_out,
-                         n_freq=int(cfg.get("n_freq", N_FREQ)),
-                         sample_rate=int(cfg.get("sample_rate", SAMPLE_RATE)),
-                         chunk_size=int(cfg.get("chunk_size", CHUNK_SIZE)))
+        mid, delay = "", 0
+    n_hint = num("kboost.n_hint_channels", 0) if role != "model" else 0
+    ident = ModelIdentity(model_id=mid, task=task, delay=delay, n_hint_channels=n_hint,
+                          n_out=num("kboost.n_out", 4 if task == "ss" else 2),
+                          n_freq=num("kboost.n_freq", N_FREQ), sample_rate=num("kboost.sample_rate", SAMPLE_RATE),
+                          chunk_size=num("kboost.chunk_size", CHUNK_SIZE),
+                          n_in_channels=num("kboost.n_in_channels", N_IN_CHANNELS))
+    return role, ident
 
 
 class _CoreHintSourceStream(HintSourceStream):
@@ -249,11 +258,11 @@ class CoreHintSource(HintSource):
     def __init__(self, path: str | Path) -> None:
         from kboost import _core
 
+        role, self.identity = read_identity(path)
+        if role != "server":
+            raise ValueError(f"{path}: a {role!r} weights file; the hint server needs a 'server' file "
+                             "(kboost export --part server)")
         self.model = _core.Model.load(str(path))
-        cfg = dict(self.model.config)
-        if str(cfg.get("role", "server")) != "server":
-            raise ValueError(f"{path}: a {cfg.get('role')!r} weights file; the hint server needs a 'server' file")
-        self.identity = _core_identity(cfg, "server")
         self.description = f"C++ core, {path}"
 
     def open_stream(self, speaker: np.ndarray | None = None) -> HintSourceStream:
@@ -326,11 +335,10 @@ class CoreDevice(Device):
     def __init__(self, path: str | Path) -> None:
         from kboost import _core
 
-        self.model = _core.Model.load(str(path))
-        cfg = dict(self.model.config)
-        if str(cfg.get("role", "device")) == "server":
+        role, self.identity = read_identity(path)
+        if role == "server":
             raise ValueError(f"{path}: a 'server' weights file; the device needs a 'device' or 'model' file")
-        self.identity = _core_identity(cfg, "device")
+        self.model = _core.Model.load(str(path))
         self.description = f"C++ core, {path}"
 
     def open_stream(self, speaker: np.ndarray | None = None) -> DeviceStream:

@@ -5,14 +5,14 @@ connection; ``TorchDevice(joint)`` runs ``JointModel.small_step`` with a :class:
 Both share one ``JointModel`` (read-only, ``eval()`` mode) and keep all mutable state per stream.
 Used by the tests (tiny random models) and by ``--reference`` on the command line.
 
-Model identity: :func:`hint_source_id` hashes the names, shapes and bytes of the large model's and
-the compression conv's tensors, so a server and a device built from the same checkpoint (or the
-same config and seed) agree, and any other pair is refused by the server.
+Model identity: :func:`hint_source_id` is the id the exporter writes into the server's weights file
+(a hash of the large model's and the compression conv's tensors), so a server and a device built
+from the same checkpoint (or the same config and seed), torch or C++, agree, and any other pair is
+refused by the server.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +29,15 @@ from kboost.engine import (
     check_chunk,
     check_speaker,
 )
+from kboost_train.export import role_tensors, tensors_id
 from kboost_train.models import JointModel
 
 
 def hint_source_id(joint: JointModel) -> str:
-    """Hex id (16 bytes of SHA-256) of the hint source: every ``large.*`` and ``compress.*`` tensor."""
-    h = hashlib.sha256()
-    for name, t in sorted(joint.state_dict().items()):
-        if name.startswith(("large.", "compress.")):
-            a = t.detach().cpu().contiguous().numpy()
-            h.update(f"{name}:{a.dtype}:{a.shape};".encode())
-            h.update(a.tobytes())
-    return h.hexdigest()[:32]
+    """The ``kboost.model_id`` that ``kboost export --part server`` writes for this model (16 hex
+    digits over the large model's and the compression conv's tensors), so the PyTorch reference
+    and the C++ core interoperate over the wire."""
+    return tensors_id(role_tensors(joint, joint.cfg, "server"))
 
 
 def _identity(joint: JointModel, role: str) -> ModelIdentity:
