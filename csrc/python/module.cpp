@@ -8,6 +8,9 @@ namespace py = pybind11;
 
 // One bind_<header>.cpp per public header.
 void bind_weights(py::module_& m);
+void bind_model(py::module_& m);
+void bind_stream(py::module_& m);
+void bind_testing(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "kboost C++ streaming core";
@@ -33,4 +36,7 @@ PYBIND11_MODULE(_core, m) {
   });
 
   bind_weights(m);
+  bind_model(m);
+  bind_stream(m);
+  bind_testing(m);
 }

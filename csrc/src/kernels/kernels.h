@@ -1,0 +1,58 @@
+// Small dense kernels of the streaming core: the products and activations every layer is made of.
+//
+// Each kernel has a scalar reference `*_ref` (always built, the definition of the result) and may
+// have ISA variants beside it (`*_avx2`, `*_neon`); `kernels()` picks one table once, at the first
+// call, from what the CPU supports (never from -march=native: one binary runs on every CPU of its
+// architecture). Layers call kernels only through that table.
+//
+// Layout legend: row-major everywhere; `ld*` is the distance in floats between consecutive rows.
+// Weights of a PyTorch Linear W [N, K] are stored transposed, wt [K, N], so that the inner loop of
+// a product runs over contiguous outputs.
+#pragma once
+
+namespace kboost::kernels {
+
+/// y[m][n] = bias[n] + sum_k x[m][k] wt[k][n]. bias may be null (zero). x and y must not overlap.
+using LinearFn = void (*)(int m, int k, int n, const float* x, int ldx, const float* wt,
+                          const float* bias, float* y, int ldy);
+/// y[m][n] += sum_k x[m][k] wt[k][n].
+using LinearAccFn = void (*)(int m, int k, int n, const float* x, int ldx, const float* wt,
+                             float* y, int ldy);
+/// One LSTM cell update from its pre-activations gates [4H] (PyTorch order i, f, g, o):
+/// c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c). h, c: [H], updated in place.
+using LstmCellFn = void (*)(int h, const float* gates, float* h_state, float* c_state);
+
+struct Kernels {
+  const char* name;
+  LinearFn linear;
+  LinearAccFn linear_acc;
+  LstmCellFn lstm_cell;
+};
+
+void linear_ref(int m, int k, int n, const float* x, int ldx, const float* wt, const float* bias,
+                float* y, int ldy);
+void linear_acc_ref(int m, int k, int n, const float* x, int ldx, const float* wt, float* y,
+                    int ldy);
+void lstm_cell_ref(int h, const float* gates, float* h_state, float* c_state);
+
+/// The scalar table (tests compare ISA variants with it).
+const Kernels& kernels_ref();
+/// The table chosen for this CPU, once (thread-safe).
+const Kernels& kernels();
+
+// ---- small element-wise helpers (inline, no dispatch) ---------------------------------------------
+
+/// x = x >= 0 ? x : alpha x, in place (nn.PReLU with one parameter).
+inline void prelu(float* x, int n, float alpha) {
+  for (int i = 0; i < n; ++i) x[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+}
+
+/// LayerNorm over the last `n` values of each of `m` rows (stride n): y = (x - mean) / sqrt(var +
+/// eps) * w + b with a per-element affine w, b [n] (nn.LayerNorm / ChannelNorm). In place allowed.
+void layer_norm_rows(int m, int n, const float* x, const float* w, const float* b, float* y,
+                     float eps = 1e-5f);
+
+/// In-place numerically stable softmax of n scores.
+void softmax(float* x, int n);
+
+}  // namespace kboost::kernels

@@ -1,0 +1,22 @@
+// Helpers shared by the attention layers (local self-attention, KB fusion cross-attention).
+#pragma once
+
+#include <cstddef>
+
+namespace kboost::layers {
+
+/// One head of attention over the frames held in a ring of `window` slots (frame j in slot
+/// j % window): the frames max(0, t - window + 1) .. t, i.e. the current frame t (already written)
+/// and those before it that exist. Frames that do not exist yet are excluded from the softmax.
+///   q [n_qk]; keys of slot s at k_ring + s * slot_stride_k; values at v_ring + s * slot_stride_v,
+///   [n_v] each; scores: scratch of >= window floats; out [n_v] = sum_j softmax(q.k_j * scale) v_j.
+void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stride_k,
+                 const float* v_ring, size_t slot_stride_v, int n_v, int window, long t, float scale,
+                 float* scores, float* out);
+
+/// Scatter a bin-major projection z [F, L * C] (column l*C + c) into head-major groups.
+///   channel_major: out[l][c * F + f]  (local self-attention: per-head LN over (C, F))
+///   else:          out[l][f * C + c]  (KB fusion: per-head LN over (F, C))
+void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out);
+
+}  // namespace kboost::layers

@@ -1,0 +1,37 @@
+// Causal 3 x 3 convolution over (time, frequency) of one frame per step: the input conv (4 -> D),
+// the output deconv (D -> 2 n_out, a ConvTranspose2d computed as the equivalent correlation) and
+// the hint compression (2 n_out -> C_h). Causal in time (frames t-2, t-1, t), 'same' in frequency.
+//
+// Layout: input and output frames are bin-major, [F, C_in] -> [F, C_out].
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kboost/model.h"
+
+namespace kboost::layers {
+
+struct CausalConvWeights {
+  int n_in = 0, n_out = 0;
+  std::vector<float> w;     // [3 (time), 3 (freq), C_in, C_out]
+  std::vector<float> bias;  // [C_out]
+
+  /// nn.Conv2d(C_in -> C_out, 3 x 3): `prefix`weight [C_out, C_in, 3, 3], `prefix`bias [C_out].
+  static CausalConvWeights bind_conv(TensorSource& src, const std::string& prefix, int n_in, int n_out);
+  /// nn.ConvTranspose2d(C_in -> C_out, 3 x 3, padding (2, 1)): `prefix`weight [C_in, C_out, 3, 3];
+  /// as a correlation the kernel is transposed and flipped in time and frequency.
+  static CausalConvWeights bind_deconv(TensorSource& src, const std::string& prefix, int n_in, int n_out);
+};
+
+struct CausalConvState {
+  explicit CausalConvState(const CausalConvWeights& w);
+  void reset();
+  std::vector<float> frames;  // [3, F, C_in], slot = frame index % 3
+  long n_frames = 0;
+};
+
+/// in [F, C_in] (frame t) -> out [F, C_out]. in and out must not overlap.
+void causal_conv_step(const CausalConvWeights& w, CausalConvState& s, const float* in, float* out);
+
+}  // namespace kboost::layers

@@ -1,0 +1,54 @@
+#include "layers/inter_frame.h"
+
+#include <algorithm>
+
+#include "kernels/kernels.h"
+#include "layers/tensor_util.h"
+
+namespace kboost::layers {
+
+namespace {
+constexpr int F = kNumFreqs;
+}
+
+InterFrameWeights InterFrameWeights::bind(TensorSource& src, const std::string& prefix, int d, int h) {
+  InterFrameWeights w;
+  w.d = d;
+  w.h = h;
+  w.norm_w = src.get(prefix + "norm.weight", {d});
+  w.norm_b = src.get(prefix + "norm.bias", {d});
+  const std::string r = prefix + "rnn.";
+  w.wih_t = linear_weight_t(src, r + "weight_ih_l0", 4 * h, d);
+  w.whh_t = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
+  w.bias = summed(src.get(r + "bias_ih_l0", {4 * h}), src.get(r + "bias_hh_l0", {4 * h}));
+  w.lin_t = src.get(prefix + "linear.weight", {h, d, 1});
+  w.lin_b = src.get(prefix + "linear.bias", {d});
+  return w;
+}
+
+InterFrameState::InterFrameState(const InterFrameWeights& w)
+    : h(static_cast<size_t>(F) * w.h, 0.0f),
+      c(static_cast<size_t>(F) * w.h, 0.0f),
+      z(static_cast<size_t>(F) * w.d),
+      gates(static_cast<size_t>(F) * 4 * w.h) {}
+
+void InterFrameState::reset() {
+  std::fill(h.begin(), h.end(), 0.0f);
+  std::fill(c.begin(), c.end(), 0.0f);
+}
+
+void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, const float* x, float* y) {
+  const auto& k = kernels::kernels();
+  const int d = w.d, h = w.h, g = 4 * h;
+  kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), s.z.data());
+  // The 97 independent sequences advance one step together: two [F, .] x [., 4H] products.
+  k.linear(F, d, g, s.z.data(), d, w.wih_t.data(), w.bias.data(), s.gates.data(), g);
+  k.linear_acc(F, h, g, s.h.data(), h, w.whh_t.data(), s.gates.data(), g);
+  for (int f = 0; f < F; ++f)
+    k.lstm_cell(h, s.gates.data() + static_cast<size_t>(f) * g, s.h.data() + static_cast<size_t>(f) * h,
+                s.c.data() + static_cast<size_t>(f) * h);
+  k.linear(F, h, d, s.h.data(), h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
+  for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];
+}
+
+}  // namespace kboost::layers

@@ -1,0 +1,38 @@
+// Inter-frame module of a GridNet block: ChannelNorm -> unidirectional LSTM(D, H) over time, one
+// sequence per bin, (h, c) carried from chunk to chunk -> Linear(H -> D) -> + residual.
+//
+// Layout: x [F, D] bin-major, in and out; state h, c [F, H].
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kboost/model.h"
+
+namespace kboost::layers {
+
+struct InterFrameWeights {
+  int d = 0, h = 0;
+  std::vector<float> norm_w, norm_b;  // [D]
+  std::vector<float> wih_t;           // [D, 4H]
+  std::vector<float> whh_t;           // [H, 4H]
+  std::vector<float> bias;            // [4H]: b_ih + b_hh
+  std::vector<float> lin_t;           // [H, D]
+  std::vector<float> lin_b;           // [D]
+
+  /// `prefix`norm.*, `prefix`rnn.*_l0, `prefix`linear.* (InterFrame in layers.py).
+  static InterFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
+};
+
+struct InterFrameState {
+  explicit InterFrameState(const InterFrameWeights& w);
+  void reset();
+  std::vector<float> h, c;   // [F, H] carried across frames
+  std::vector<float> z;      // [F, D] scratch
+  std::vector<float> gates;  // [F, 4H] scratch
+};
+
+/// x [F, D] -> y [F, D]; x == y allowed.
+void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, const float* x, float* y);
+
+}  // namespace kboost::layers

@@ -1,0 +1,78 @@
+#include "layers/intra_frame.h"
+
+#include <algorithm>
+
+#include "kernels/kernels.h"
+#include "layers/tensor_util.h"
+
+namespace kboost::layers {
+
+namespace {
+constexpr int F = kNumFreqs;
+}
+
+IntraFrameWeights IntraFrameWeights::bind(TensorSource& src, const std::string& prefix, int d, int h) {
+  IntraFrameWeights w;
+  w.d = d;
+  w.h = h;
+  w.norm_w = src.get(prefix + "norm.weight", {d});
+  w.norm_b = src.get(prefix + "norm.bias", {d});
+  const std::string r = prefix + "rnn.";
+  const auto wf = linear_weight_t(src, r + "weight_ih_l0", 4 * h, d);          // [D, 4H]
+  const auto wb = linear_weight_t(src, r + "weight_ih_l0_reverse", 4 * h, d);  // [D, 4H]
+  w.wih_t.resize(static_cast<size_t>(d) * 8 * h);
+  for (int i = 0; i < d; ++i) {
+    std::copy_n(wf.begin() + static_cast<long>(i) * 4 * h, 4 * h, w.wih_t.begin() + static_cast<long>(i) * 8 * h);
+    std::copy_n(wb.begin() + static_cast<long>(i) * 4 * h, 4 * h,
+                w.wih_t.begin() + static_cast<long>(i) * 8 * h + 4 * h);
+  }
+  const auto bf = summed(src.get(r + "bias_ih_l0", {4 * h}), src.get(r + "bias_hh_l0", {4 * h}));
+  const auto bb = summed(src.get(r + "bias_ih_l0_reverse", {4 * h}), src.get(r + "bias_hh_l0_reverse", {4 * h}));
+  w.bias = bf;
+  w.bias.insert(w.bias.end(), bb.begin(), bb.end());
+  w.whh_t_fwd = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
+  w.whh_t_bwd = linear_weight_t(src, r + "weight_hh_l0_reverse", 4 * h, h);
+  // ConvTranspose1d weight [2H, D, 1] is already [in, out]: the transposed layout.
+  w.lin_t = src.get(prefix + "linear.weight", {2 * h, d, 1});
+  w.lin_b = src.get(prefix + "linear.bias", {d});
+  return w;
+}
+
+IntraFrameState::IntraFrameState(const IntraFrameWeights& w)
+    : z(static_cast<size_t>(F) * w.d),
+      pre(static_cast<size_t>(F) * 8 * w.h),
+      hs(static_cast<size_t>(F) * 2 * w.h),
+      gates(static_cast<size_t>(4) * w.h),
+      h(static_cast<size_t>(w.h)),
+      c(static_cast<size_t>(w.h)) {}
+
+void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const float* x, float* y) {
+  const auto& k = kernels::kernels();
+  const int d = w.d, h = w.h, g = 4 * h;
+  kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), s.z.data());
+  // Input projections of both directions for all bins at once: [F, D] x [D, 8H].
+  k.linear(F, d, 2 * g, s.z.data(), d, w.wih_t.data(), w.bias.data(), s.pre.data(), 2 * g);
+  // Forward recurrence over bins 0..F-1.
+  std::fill(s.h.begin(), s.h.end(), 0.0f);
+  std::fill(s.c.begin(), s.c.end(), 0.0f);
+  for (int f = 0; f < F; ++f) {
+    k.linear(1, h, g, s.h.data(), h, w.whh_t_fwd.data(), s.pre.data() + static_cast<size_t>(f) * 2 * g,
+             s.gates.data(), g);
+    k.lstm_cell(h, s.gates.data(), s.h.data(), s.c.data());
+    std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h);
+  }
+  // Backward recurrence over bins F-1..0.
+  std::fill(s.h.begin(), s.h.end(), 0.0f);
+  std::fill(s.c.begin(), s.c.end(), 0.0f);
+  for (int f = F - 1; f >= 0; --f) {
+    k.linear(1, h, g, s.h.data(), h, w.whh_t_bwd.data(), s.pre.data() + static_cast<size_t>(f) * 2 * g + g,
+             s.gates.data(), g);
+    k.lstm_cell(h, s.gates.data(), s.h.data(), s.c.data());
+    std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h + h);
+  }
+  // y = x + Linear(hs); computed into z (free now) so that x == y is allowed.
+  k.linear(F, 2 * h, d, s.hs.data(), 2 * h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
+  for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];
+}
+
+}  // namespace kboost::layers

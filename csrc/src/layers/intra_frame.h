@@ -1,0 +1,40 @@
+// Intra-frame module of a GridNet block: ChannelNorm -> bidirectional LSTM(D, H) across the 97 bins
+// of one frame -> Linear(2H -> D) -> + residual. Stateless across frames (the state holds scratch).
+//
+// Layout: x [F, D] bin-major, in and out.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kboost/model.h"
+
+namespace kboost::layers {
+
+struct IntraFrameWeights {
+  int d = 0, h = 0;
+  std::vector<float> norm_w, norm_b;  // [D]
+  std::vector<float> wih_t;           // [D, 8H]: forward gates (4H) | backward gates (4H)
+  std::vector<float> bias;            // [8H]: b_ih + b_hh per direction
+  std::vector<float> whh_t_fwd;       // [H, 4H]
+  std::vector<float> whh_t_bwd;       // [H, 4H]
+  std::vector<float> lin_t;           // [2H, D]
+  std::vector<float> lin_b;           // [D]
+
+  /// `prefix`norm.*, `prefix`rnn.*_l0{,_reverse}, `prefix`linear.* (IntraFrame in layers.py).
+  static IntraFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
+};
+
+struct IntraFrameState {
+  explicit IntraFrameState(const IntraFrameWeights& w);
+  std::vector<float> z;      // [F, D] normalised input
+  std::vector<float> pre;    // [F, 8H] input projections of both directions
+  std::vector<float> hs;     // [F, 2H] outputs (forward h | backward h)
+  std::vector<float> gates;  // [4H]
+  std::vector<float> h, c;   // [H]
+};
+
+/// x [F, D] -> y [F, D]; x == y allowed.
+void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const float* x, float* y);
+
+}  // namespace kboost::layers

@@ -1,0 +1,122 @@
+#include "layers/kb_fusion.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/kernels.h"
+#include "layers/attention_util.h"
+#include "layers/tensor_util.h"
+
+namespace kboost::layers {
+
+namespace {
+constexpr int F = kNumFreqs;
+
+KbFusionWeights::Proj bind_proj(TensorSource& src, const std::string& p, int d, int n_out, int c) {
+  KbFusionWeights::Proj pr;
+  pr.wt = linear_weight_t(src, p + "_linear.weight", n_out, d);
+  pr.bias = src.get(p + "_linear.bias", {n_out});
+  pr.alpha = prelu_weight(src, p + "_act.weight");
+  pr.norm_w = src.get(p + "_norm.weight", {F, c});
+  pr.norm_b = src.get(p + "_norm.bias", {F, c});
+  return pr;
+}
+
+// x [F, D] -> per-head normalised out [L, F*C] (index f*C + c).
+void heads(const KbFusionWeights::Proj& pr, int d, int n_heads, int c, const float* x, float* scratch,
+           float* out) {
+  const auto& k = kernels::kernels();
+  const int lc = n_heads * c;
+  k.linear(F, d, lc, x, d, pr.wt.data(), pr.bias.data(), scratch, lc);
+  kernels::prelu(scratch, F * lc, pr.alpha);
+  split_heads(scratch, F, n_heads, c, /*channel_major=*/false, out);
+  const size_t group = static_cast<size_t>(F) * c;
+  for (int l = 0; l < n_heads; ++l)
+    kernels::layer_norm_rows(1, static_cast<int>(group), out + l * group, pr.norm_w.data(), pr.norm_b.data(),
+                             out + l * group);
+}
+}  // namespace
+
+KbFusionWeights KbFusionWeights::bind(TensorSource& src, const std::string& prefix, int d, int n_hint,
+                                      int delay, int n_heads, int head_dim, int window) {
+  KbFusionWeights w;
+  w.d = d;
+  w.n_hint = n_hint;
+  w.delay = delay;
+  w.n_heads = n_heads;
+  w.e = head_dim;
+  w.v = d / n_heads;
+  w.window = window;
+  w.scale_t = transposed(src.get(prefix + "film_scale.weight", {d, n_hint, 1, 1}), d, n_hint);
+  w.scale_b = src.get(prefix + "film_scale.bias", {d});
+  w.shift_t = transposed(src.get(prefix + "film_shift.weight", {d, n_hint, 1, 1}), d, n_hint);
+  w.shift_b = src.get(prefix + "film_shift.bias", {d});
+  w.q = bind_proj(src, prefix + "q", d, n_heads * head_dim, head_dim);
+  w.k = bind_proj(src, prefix + "k", d, n_heads * head_dim, head_dim);
+  w.val = bind_proj(src, prefix + "v", d, d, w.v);
+  w.proj = bind_proj(src, prefix + "proj", d, d, d);
+  return w;
+}
+
+KbFusionState::KbFusionState(const KbFusionWeights& w)
+    : align(static_cast<size_t>(w.delay + 1) * F * w.d, 0.0f),
+      k_ring(static_cast<size_t>(w.window) * w.n_heads * F * w.e, 0.0f),
+      v_ring(static_cast<size_t>(w.window) * w.n_heads * F * w.v, 0.0f),
+      hint_t(static_cast<size_t>(F) * w.n_hint),
+      m(static_cast<size_t>(F) * w.d),
+      tmp(static_cast<size_t>(F) * std::max(w.d, w.n_heads * w.e)),
+      q(static_cast<size_t>(w.n_heads) * F * w.e),
+      o(static_cast<size_t>(w.n_heads) * F * w.v),
+      y(static_cast<size_t>(F) * w.d),
+      scores(static_cast<size_t>(w.window)) {}
+
+void KbFusionState::reset() {
+  n_frames = 0;
+  std::fill(align.begin(), align.end(), 0.0f);
+  std::fill(k_ring.begin(), k_ring.end(), 0.0f);
+  std::fill(v_ring.begin(), v_ring.end(), 0.0f);
+}
+
+void kb_fusion_step(const KbFusionWeights& w, KbFusionState& s, const float* x, const float* hint, float* y) {
+  const auto& k = kernels::kernels();
+  const int d = w.d, n_heads = w.n_heads, ch = w.n_hint;
+  const long t = s.n_frames;
+  const size_t frame = static_cast<size_t>(F) * d;
+  // 1. alignment FIFO: write x_t, read x_{t-d} (zeros before frame 0: the slots start zeroed).
+  std::copy(x, x + frame, s.align.data() + static_cast<size_t>(t % (w.delay + 1)) * frame);
+  const float* x_al = s.align.data() + static_cast<size_t>(((t - w.delay) % (w.delay + 1) + (w.delay + 1)) %
+                                                             (w.delay + 1)) * frame;
+  // 2. FiLM from the hint (channel-major on the wire -> bin-major).
+  if (hint != nullptr) {
+    for (int c = 0; c < ch; ++c)
+      for (int f = 0; f < F; ++f) s.hint_t[static_cast<size_t>(f) * ch + c] = hint[static_cast<size_t>(c) * F + f];
+  } else {
+    std::fill(s.hint_t.begin(), s.hint_t.end(), 0.0f);
+  }
+  k.linear(F, ch, d, s.hint_t.data(), ch, w.scale_t.data(), w.scale_b.data(), s.m.data(), d);
+  k.linear(F, ch, d, s.hint_t.data(), ch, w.shift_t.data(), w.shift_b.data(), s.y.data(), d);
+  for (size_t i = 0; i < frame; ++i) s.m[i] = x_al[i] * s.m[i] + s.y[i];
+  // 3. keys/values of the fused frame into the rings, query from the current frame.
+  const size_t qk_size = static_cast<size_t>(F) * w.e, v_size = static_cast<size_t>(F) * w.v;
+  const size_t slot = static_cast<size_t>(t % w.window);
+  heads(w.k, d, n_heads, w.e, s.m.data(), s.tmp.data(), s.k_ring.data() + slot * n_heads * qk_size);
+  heads(w.val, d, n_heads, w.v, s.m.data(), s.tmp.data(), s.v_ring.data() + slot * n_heads * v_size);
+  heads(w.q, d, n_heads, w.e, x, s.tmp.data(), s.q.data());
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(F) * w.e));
+  for (int l = 0; l < n_heads; ++l)
+    attend_ring(s.q.data() + l * qk_size, static_cast<int>(qk_size), s.k_ring.data() + l * qk_size,
+                n_heads * qk_size, s.v_ring.data() + l * v_size, n_heads * v_size, static_cast<int>(v_size),
+                w.window, t, scale, s.scores.data(), s.o.data() + l * v_size);
+  // Heads re-assembled: [L, F, V] -> [F, L*V] = [F, D].
+  for (int l = 0; l < n_heads; ++l)
+    for (int f = 0; f < F; ++f)
+      std::copy_n(s.o.data() + l * v_size + static_cast<size_t>(f) * w.v, w.v,
+                  s.m.data() + static_cast<size_t>(f) * d + l * w.v);
+  k.linear(F, d, d, s.m.data(), d, w.proj.wt.data(), w.proj.bias.data(), s.y.data(), d);
+  kernels::prelu(s.y.data(), F * d, w.proj.alpha);
+  kernels::layer_norm_rows(1, F * d, s.y.data(), w.proj.norm_w.data(), w.proj.norm_b.data(), s.y.data());
+  for (size_t i = 0; i < frame; ++i) y[i] = x[i] + s.y[i];
+  s.n_frames = t + 1;
+}
+
+}  // namespace kboost::layers

@@ -1,0 +1,48 @@
+// Causal local multi-head self-attention of the large model (LocalSelfAttention in layers.py): the
+// current frame attends to itself and the W-1 frames before it; history that does not exist yet is
+// excluded. Per head l: Q, K = LN_(E,F)(PReLU_l(Conv1x1(x))), V = LN_(V,F)(PReLU_l(Conv1x1(x)));
+// scores Q.K / sqrt(E F); heads concatenated -> Conv1x1(D -> D) -> PReLU -> LN_(D,F) -> + x.
+//
+// Layout: x [F, D] bin-major; K/V rings [W, L, E*F] / [W, L, V*F], index c*F + f.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kboost/model.h"
+
+namespace kboost::layers {
+
+struct LocalAttentionWeights {
+  int d = 0, n_heads = 0, e = 0, v = 0, window = 0;
+  struct Proj {
+    std::vector<float> wt;              // [D, L*C]
+    std::vector<float> bias;            // [L*C]
+    std::vector<float> alpha;           // [L]
+    std::vector<float> norm_w, norm_b;  // [L, C*F], index c*F + f
+  } q, k, val;
+  std::vector<float> proj_t, proj_b;    // [D, D], [D]
+  float proj_alpha = 0.0f;
+  std::vector<float> proj_norm_w, proj_norm_b;  // [F, D] (transposed from [D, F])
+
+  static LocalAttentionWeights bind(TensorSource& src, const std::string& prefix, int d, int n_heads,
+                                    int head_dim, int window);
+};
+
+struct LocalAttentionState {
+  explicit LocalAttentionState(const LocalAttentionWeights& w);
+  void reset();
+  long n_frames = 0;
+  std::vector<float> k_ring, v_ring;  // [W, L, E*F], [W, L, V*F]
+  std::vector<float> proj;            // [F, L*max(E,V)] scratch
+  std::vector<float> q;               // [L, E*F]
+  std::vector<float> o;               // [L, V*F] = [D, F]
+  std::vector<float> o_t;             // [F, D]
+  std::vector<float> y;               // [F, D]
+  std::vector<float> scores;          // [W]
+};
+
+/// x [F, D] (frame t) -> y [F, D]; x == y allowed.
+void local_attention_step(const LocalAttentionWeights& w, LocalAttentionState& s, const float* x, float* y);
+
+}  // namespace kboost::layers

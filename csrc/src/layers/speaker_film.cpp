@@ -1,0 +1,38 @@
+#include "layers/speaker_film.h"
+
+namespace kboost::layers {
+
+namespace {
+constexpr int F = kNumFreqs;
+}
+
+SpeakerFilmWeights SpeakerFilmWeights::bind(TensorSource& src, const std::string& prefix, int d) {
+  SpeakerFilmWeights w;
+  w.d = d;
+  const int n = 2 * d * F;
+  w.w = src.get(prefix + "conv.weight", {n, kSpeakerDim, 1});
+  w.bias = src.get(prefix + "conv.bias", {n});
+  return w;
+}
+
+void speaker_film_compute(const SpeakerFilmWeights& w, const float* emb, float* film) {
+  const int d = w.d;
+  // Output o of the conv is (s, c, f) = o / (D F), (o / F) % D, o % F, viewed [2, D, F].
+  for (int s = 0; s < 2; ++s)
+    for (int c = 0; c < d; ++c)
+      for (int f = 0; f < F; ++f) {
+        const size_t o = (static_cast<size_t>(s) * d + c) * F + f;
+        const float* row = w.w.data() + o * kSpeakerDim;
+        double acc = w.bias[o];
+        for (int i = 0; i < kSpeakerDim; ++i) acc += static_cast<double>(row[i]) * emb[i];
+        film[(static_cast<size_t>(s) * F + f) * d + c] = static_cast<float>(acc);
+      }
+}
+
+void speaker_film_apply(int d, const float* film, float* x) {
+  const float* scale = film;
+  const float* shift = film + static_cast<size_t>(F) * d;
+  for (int i = 0; i < F * d; ++i) x[i] = x[i] * scale[i] + shift[i];
+}
+
+}  // namespace kboost::layers

@@ -1,0 +1,24 @@
+#include "layers/tensor_util.h"
+
+namespace kboost::layers {
+
+std::vector<float> transposed(const std::vector<float>& a, int rows, int cols) {
+  std::vector<float> t(a.size());
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) t[static_cast<size_t>(c) * rows + r] = a[static_cast<size_t>(r) * cols + c];
+  return t;
+}
+
+std::vector<float> summed(const std::vector<float>& a, const std::vector<float>& b) {
+  std::vector<float> s(a.size());
+  for (size_t i = 0; i < a.size(); ++i) s[i] = a[i] + b[i];
+  return s;
+}
+
+std::vector<float> linear_weight_t(TensorSource& src, const std::string& name, int n_out, int n_in) {
+  return transposed(src.get(name, {n_out, n_in}), n_out, n_in);
+}
+
+float prelu_weight(TensorSource& src, const std::string& name) { return src.get(name, {1})[0]; }
+
+}  // namespace kboost::layers

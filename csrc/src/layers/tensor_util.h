@@ -1,0 +1,26 @@
+// Load-time helpers shared by the layers' weight binders (never used on the hot path).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kboost/model.h"
+
+namespace kboost::layers {
+
+using Shape = std::vector<int64_t>;
+
+/// [rows, cols] row-major -> [cols, rows] row-major.
+std::vector<float> transposed(const std::vector<float>& a, int rows, int cols);
+
+/// a[i] + b[i].
+std::vector<float> summed(const std::vector<float>& a, const std::vector<float>& b);
+
+/// The Linear weight `name` of shape [n_out, n_in] stored transposed, [n_in, n_out].
+std::vector<float> linear_weight_t(TensorSource& src, const std::string& name, int n_out, int n_in);
+
+/// A single-parameter nn.PReLU weight `name` [1].
+float prelu_weight(TensorSource& src, const std::string& name);
+
+}  // namespace kboost::layers

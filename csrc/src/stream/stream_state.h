@@ -1,0 +1,45 @@
+// Every mutable buffer of one stream, sized from the model at construction.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "dsp/stft.h"
+#include "kboost/model.h"
+#include "layers/causal_conv.h"
+#include "layers/inter_frame.h"
+#include "layers/intra_frame.h"
+#include "layers/kb_fusion.h"
+#include "layers/local_attention.h"
+#include "model/model_weights.h"
+
+namespace kboost::detail {
+
+struct BlockState {
+  explicit BlockState(const BlockWeights& w);
+  layers::IntraFrameState intra;
+  layers::InterFrameState inter;
+  std::optional<layers::LocalAttentionState> attn;
+};
+
+struct StreamState {
+  explicit StreamState(const Model& model);
+  void reset();
+
+  dsp::StftAnalyzer stft;
+  dsp::OlaSynthesizer ola;
+  layers::CausalConvState encoder;
+  std::vector<BlockState> blocks;
+  std::vector<layers::KbFusionState> fusions;
+  layers::CausalConvState decoder;
+  std::optional<layers::CausalConvState> compressor;
+  std::vector<float> film;     // [B-1, 2, F, D] speaker FiLM (TSE)
+  std::vector<float> feats;    // [4, F]
+  std::vector<float> feats_t;  // [F, 4]
+  std::vector<float> x;        // [F, D]
+  std::vector<float> spec;     // [F, 2 n_out]
+  std::vector<float> hint;     // [C_h, F] the hint of this chunk (device)
+  std::vector<float> hint_t;   // [F, C_h] compressor output (server)
+};
+
+}  // namespace kboost::detail
