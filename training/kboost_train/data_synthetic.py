@@ -6,8 +6,9 @@ utterance is a sequence of syllables (pitch glide, formant-shaped harmonics, a b
 rendered binaurally with an interaural time difference (whole samples) and level difference. It is
 *not* speech: use it to check that code runs and learns, never to report results.
 
-Items (map-style, deterministic in (seed, index), so any worker / rank / resume order gives the same
-item)::
+Items (map-style, deterministic in (seed, index), or in (seed, epoch, index) with ``per_epoch``
+after ``set_epoch(epoch)``, as the real training sets draw fresh mixtures each epoch; so any worker /
+rank / resume order gives the same item)::
 
     {"mixture": [2, N] float32, "target": [n_out, N] float32,
      "speaker": [256] float32 (TSE only), "kind": "real" | "synthetic"}
@@ -101,7 +102,7 @@ class SyntheticMixtures(Dataset):
 
     def __init__(self, task: str, n_items: int, n_samples: int, seed: int = 0,
                  speakers: tuple[int, int] = (0, 16), level_db: tuple[float, float] = (-5.0, 5.0),
-                 kinds: tuple[str, ...] = ("synthetic",)) -> None:
+                 kinds: tuple[str, ...] = ("synthetic",), per_epoch: bool = False) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if n_items <= 0 or n_samples < 256:
@@ -114,6 +115,11 @@ class SyntheticMixtures(Dataset):
             raise ValueError(f"kinds must be drawn from ('real', 'synthetic'), got {kinds}")
         self.task, self.n_items, self.n_samples, self.seed = task, n_items, n_samples, seed
         self.speakers, self.level_db, self.kinds = (lo, hi), level_db, tuple(kinds)
+        self.per_epoch, self.epoch = per_epoch, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """With ``per_epoch``: draw epoch ``epoch``'s items (call before the DataLoader starts)."""
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return self.n_items
@@ -121,7 +127,7 @@ class SyntheticMixtures(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.n_items:
             raise IndexError(f"index {index} out of range for {self.n_items} items")
-        rng = np.random.default_rng([self.seed, index])
+        rng = np.random.default_rng([self.seed, index] + ([self.epoch] if self.per_epoch else []))
         n = self.n_samples
         a, b = (int(s) for s in rng.choice(np.arange(*self.speakers), size=2, replace=False))
         target = binaural(utterance(a, n, rng), rng)
@@ -149,10 +155,11 @@ def build_synthetic(spec: dict[str, Any]) -> SyntheticMixtures:
     """A :class:`SyntheticMixtures` from a recipe's ``[data]`` table (``source = "synthetic"``).
 
     Keys: task, n_items, seconds (or n_samples), seed, speakers = [lo, hi), level_db = [lo, hi],
-    kinds = ["synthetic"] or ["real", "synthetic"]. Unknown keys are an error.
+    kinds = ["synthetic"] or ["real", "synthetic"], per_epoch (fresh items each epoch). Unknown keys
+    are an error.
     """
     allowed = {"source", "task", "n_items", "seconds", "n_samples", "seed", "speakers", "level_db",
-               "kinds", "split"}
+               "kinds", "split", "per_epoch"}
     unknown = set(spec) - allowed
     if unknown:
         raise ValueError(f"[data] for source 'synthetic': unknown keys {sorted(unknown)}; allowed {sorted(allowed)}")
@@ -163,5 +170,5 @@ def build_synthetic(spec: dict[str, Any]) -> SyntheticMixtures:
     return SyntheticMixtures(
         task=spec["task"], n_items=int(spec["n_items"]), n_samples=n_samples, seed=int(spec.get("seed", 0)),
         speakers=tuple(spec.get("speakers", (0, 16))), level_db=tuple(spec.get("level_db", (-5.0, 5.0))),
-        kinds=tuple(spec.get("kinds", ("synthetic",))),
+        kinds=tuple(spec.get("kinds", ("synthetic",))), per_epoch=bool(spec.get("per_epoch", False)),
     )

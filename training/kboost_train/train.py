@@ -11,9 +11,10 @@ Recipe (TOML; examples in ``training/configs/``)::
     # large_net = {...}                   # optional override of the teacher's size (tests)
 
     [data]                                # passed to the data set builder, merged with [data.SPLIT]
-    source = "synthetic"                  # "synthetic": kboost_train.data_synthetic (a fixture);
-                                          #   anything else: kboost_train.data.build_dataset(spec)
-    task = "ss"
+    source = "offline"                    # "synthetic": kboost_train.data_synthetic (a fixture);
+                                          #   else kboost_train.data.datasets.build_dataset(spec):
+                                          #   "offline" (the kboost data cache) or "paper" (+ root)
+    task = "ss"                           # defaults to the model's task
     [data.train] / [data.val] / [data.test]   # per-split overrides; "split" is set to the name
 
     [train]
@@ -40,6 +41,7 @@ Recipe (TOML; examples in ``training/configs/``)::
     [eval]
     batch = 8            # validation / evaluation batch
     max_items = 0        # cap on validation items (0: all)
+    checkpoints = []     # what ``kboost eval RECIPE`` evaluates (default: runs/<recipe name>/best.pt)
 
 Outputs in ``--out`` (default ``runs/<recipe name>``): ``last.pt`` (every ``checkpoint_every`` steps
 and at every epoch end), ``best.pt`` (best validation SI-SNRi), ``log.csv`` (train and val rows),
@@ -48,8 +50,9 @@ and at every epoch end), ``best.pt`` (best validation SI-SNRi), ``log.csv`` (tra
 Checkpoints (docs/CONTRACTS.md): ``{"config", "model", ...}`` plus the training state ``optimizer``,
 ``scheduler``, ``rng``, ``epoch``, ``step_in_epoch``, ``global_step``, ``best``, ``recipe``,
 ``world_size``. ``--resume`` continues exactly: the sample order of an epoch is a function of (seed,
-epoch), the hint masks and random delays of a step of (seed, step), and data items of their index, so
-a resumed run computes the same steps as an uninterrupted one.
+epoch) (on-the-fly training sets are told the epoch with ``set_epoch``), the hint masks and random
+delays of a step of (seed, step), and data items of (seed, epoch, index), so a resumed run computes
+the same steps as an uninterrupted one.
 
 Joint KB training (spec section 4): the large model is loaded from ``large_checkpoint``, the small
 model, its fusion layers and the compression start from scratch, and only the small model's loss is
@@ -114,6 +117,7 @@ class TrainOptions:
 class EvalOptions:
     batch: int = 8
     max_items: int = 0
+    checkpoints: list[str] = field(default_factory=list)  # for kboost eval RECIPE
 
 
 @dataclass
@@ -541,6 +545,8 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
     acc = {"loss": 0.0, "n": 0, "grad": 0.0, "time": 0.0}
     try:
         while epoch < t.epochs and not stopped:
+            if hasattr(train_set, "set_epoch"):  # on-the-fly data: epoch e draws its own mixtures
+                train_set.set_epoch(epoch)
             order = epoch_order(len(train_set), steps * t.batch, t.seed, epoch)
             batches = [order[i * t.batch + d.rank * local_batch: i * t.batch + (d.rank + 1) * local_batch]
                        for i in range(step_in_epoch, steps)]
