@@ -320,7 +320,10 @@ def build_synthetic(cache: Path, roots: dict[str, Path], jobs: int, minutes: flo
         return
     ensure_engines(todo, allow_install)
     corpus = sentences(roots)
-    bar = tqdm(total=len(todo) * minutes, desc="synthesise", unit="min", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} min [{elapsed}<{remaining}]")
+    bar = tqdm(total=len(todo) * minutes, desc="synthesise", unit="min",
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} min [{elapsed}<{remaining}]")
+
+    skipped: dict[str, int] = {}
 
     def one(voice: sources.SyntheticVoice) -> None:
         rng = np.random.default_rng(zlib.crc32(voice.id.encode()))
@@ -329,8 +332,17 @@ def build_synthetic(cache: Path, roots: dict[str, Path], jobs: int, minutes: flo
         with tempfile.TemporaryDirectory(dir=cache) as td:
             while total < minutes * 60 and pos < len(order):
                 batch = [corpus[i] for i in order[pos:pos + 12]]
-                x = synthesise(voice, "\n\n".join(batch), Path(td))
-                segs = speech_segments(x)
+                try:
+                    segs = speech_segments(synthesise(voice, "\n\n".join(batch), Path(td)))
+                except BuildError:  # some engines crash on some text (festival ked): one by one, skip those
+                    segs = []
+                    for sentence in batch:
+                        try:
+                            segs.extend(speech_segments(synthesise(voice, sentence, Path(td))))
+                        except BuildError:
+                            skipped[voice.id] = skipped.get(voice.id, 0) + 1
+                            if skipped[voice.id] > 50:
+                                raise
                 for k, u in enumerate(segs):
                     utts.append(u)
                     names.append(f"b{pos // 12:04d}#{k}")
@@ -348,6 +360,8 @@ def build_synthetic(cache: Path, roots: dict[str, Path], jobs: int, minutes: flo
     with ThreadPoolExecutor(jobs) as ex:
         list(ex.map(one, todo))
     bar.close()
+    for vid, n in sorted(skipped.items()):
+        log(f"{vid}: skipped {n} sentence(s) the synthesiser failed on")
 
 
 # ---- noise --------------------------------------------------------------------------------------
