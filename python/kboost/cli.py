@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("kboost_train.export", "write the weights file (GGUF) of a checkpoint for the C++ core"),
     "export-onnx": ("kboost_train.onnx_export", "export the streaming step (state as inputs/outputs) to ONNX"),
     "bench": ("kboost_train.bench", "per-chunk latency of kboost vs PyTorch eager and ONNX Runtime"),
+    "serve": ("kboost.commands.serve", "the hint server: large model + compression per connection over TCP"),
+    "run": ("kboost.commands.run", "the device loop over a WAV file or live audio, boosted by a hint server"),
+    "demo": ("kboost.commands.demo", "end-to-end demo: hint server on loopback, device at delay 3 and alone, report"),
 }
 
 

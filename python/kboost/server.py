@@ -261,6 +261,8 @@ class HintServer:
             # ---- stream ----
             while True:
                 for f in pending:
+                    if writer.is_closing():  # the peer is gone: do not compute hints for nobody
+                        raise ConnectionResetError("peer closed the connection")
                     if isinstance(f, P.Audio):
                         hint = await loop.run_in_executor(self._pool, stream.process, f.chunk_index, f.samples)
                         if not np.isfinite(hint).all():
