@@ -122,6 +122,7 @@ def test_speakers_stay_in_their_split(cache, task, split):
         meta = ds.describe(i)
         assert set(meta["speakers"]) <= own, f"{split} item {i} drew {meta['speakers']}"
         assert set(meta.get("babble_speakers", [])) <= train, f"babble from held-out speakers: {meta}"
+        assert meta["speakers"][0] not in meta.get("babble_speakers", []), f"target in its own babble: {meta}"
         used.update(meta["speakers"])
     assert len(used) >= 2
 

@@ -320,8 +320,7 @@ def build_synthetic(cache: Path, roots: dict[str, Path], jobs: int, minutes: flo
         return
     ensure_engines(todo, allow_install)
     corpus = sentences(roots)
-    bar = tqdm(total=len(todo) * minutes, desc="synthesise", unit="min",
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} min [{elapsed}<{remaining}]")
+    bar = tqdm(total=int(len(todo) * minutes * 60), desc="synthesise", unit="s of speech")
 
     skipped: dict[str, int] = {}
 
@@ -348,7 +347,7 @@ def build_synthetic(cache: Path, roots: dict[str, Path], jobs: int, minutes: flo
                     names.append(f"b{pos // 12:04d}#{k}")
                 dur = sum(len(u) for u in segs) / SAMPLE_RATE
                 total += dur
-                bar.update(min(dur, max(0.0, minutes * 60 - (total - dur))) / 60)
+                bar.update(int(min(total, minutes * 60)) - int(min(total - dur, minutes * 60)))
                 pos += 12
         if not utts:
             raise BuildError(f"voice {voice.id} produced no speech")

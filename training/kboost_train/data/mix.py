@@ -154,10 +154,11 @@ class Mixer:
             raise ValueError(f"split {split!r} of {corpus.root} has {len(self.all_ids)} speaker(s); task {task} "
                              f"needs at least {need}")
         self.babble_ids = corpus.speaker_ids("train")
+        self.babble_by_kind = {k: corpus.speaker_ids("train", k) for k in KINDS}
         self.noise_by_cat: dict[str, list] = {}
         for item in corpus.noise_items(split):
             self.noise_by_cat.setdefault(item.category, []).append(item)
-        self.noise_kinds = (["coloured", "hum", "clicks"] + (["babble"] if len(self.babble_ids) >= 2 else [])
+        self.noise_kinds = (["coloured", "hum", "clicks"] + (["babble"] if len(self.babble_ids) >= 3 else [])
                             + sorted(self.noise_by_cat))
         self._reverb_seed = reverb_seed
         self._reverb: RoomReverb | None = None
@@ -257,7 +258,7 @@ class Mixer:
 
     # -- noise for SE --
     def _noise_component(self, rng: np.random.Generator, kind: str, n: int, room: int | None,
-                         meta: dict) -> np.ndarray:
+                         meta: dict, target: str = "") -> np.ndarray:
         sr = self.config.sample_rate
         if kind in ("coloured", "hum", "clicks"):
             gen = {"coloured": lambda: coloured_noise(rng, n, float(rng.uniform(0.0, 2.0))),
@@ -267,11 +268,17 @@ class Mixer:
             return self._image(gen(), float(rng.uniform(-90, 90)), room)
         if kind == "babble":
             k = int(rng.integers(self.config.babble_talkers[0], self.config.babble_talkers[1] + 1))
-            ids = rng.choice(self.babble_ids, size=min(k, len(self.babble_ids)), replace=False)
-            meta.setdefault("babble_speakers", []).extend(str(i) for i in ids)
+            # talkers of both kinds (real_fraction real), never the target, never the same one twice
+            ids: list[str] = []
+            for _ in range(min(k, len(self.babble_ids) - 1)):
+                want = "real" if rng.random() < self.config.real_fraction else "synthetic"
+                pool = [s for s in self.babble_by_kind[want] if s not in ids and s != target] or \
+                    [s for s in self.babble_ids if s not in ids and s != target]
+                ids.append(str(rng.choice(pool)))
+            meta.setdefault("babble_speakers", []).extend(ids)
             out = np.zeros((2, n), np.float32)
             for sid in ids:
-                x, _ = self._window(self._speaker(str(sid)), rng, n)
+                x, _ = self._window(self._speaker(sid), rng, n)
                 img = self._image(x, float(rng.uniform(-90, 90)), room)
                 out += img * np.float32(10 ** (rng.uniform(-3, 3) / 20) / np.sqrt(max(energy(img), 1e-12)))
             return out
@@ -337,7 +344,7 @@ class Mixer:
         noise = np.zeros_like(y0)
         meta: dict = {}
         for nk in kinds:
-            c = self._noise_component(rng, nk, n, room, meta)
+            c = self._noise_component(rng, nk, n, room, meta, target=s0)
             noise += c * np.float32(10 ** (rng.uniform(-6, 0) / 20) / np.sqrt(max(energy(c), 1e-12)))
         snr = float(rng.uniform(*self.config.snr_db))
         noise = _scale_to_ratio(y0, noise, snr)
