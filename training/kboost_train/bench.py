@@ -203,7 +203,8 @@ def kboost_runner(module, cfg, role: str, inp: Inputs, workdir: Path) -> Callabl
                 refused[0] += 1
         streamer.process_chunk(chunks[k], out)
         return out[None].copy()
-    step.refused = refused  # type: ignore[attr-defined]
+    if hints is not None:
+        step.refused = refused  # type: ignore[attr-defined]
     return step
 
 
@@ -433,8 +434,13 @@ def format_markdown(report: dict, plot_name: str | None = None, memory: dict | N
         out += [f"**kboost C++ core: NOT MEASURED in this run: {report['kboost_status']}.**", ""]
     out += ["## Per-chunk latency", "", format_table(report), ""]
     targets = format_targets(report)
+    run = (memory or {}).get("kboost_run", {})
+    if "steady_rss_mb" in run:
+        ok = "met" if run["steady_rss_mb"] <= 50 and not run["torch_mapped"] else "NOT met"
+        targets += (f"\n- kboost run: steady RSS <= 50 MB without torch: {run['steady_rss_mb']:.1f} MB, "
+                    f"torch mapped: {'yes' if run['torch_mapped'] else 'no'} ({ok})")
     if targets:
-        out += ["## Targets (issue 6)", "", targets, ""]
+        out += ["## Targets (issue 6)", "", targets.strip(), ""]
     if plot_name:
         out += [f"![per-chunk latency]({plot_name})", ""]
     if memory:
