@@ -1,7 +1,7 @@
 """The device's side of the hint protocol: send audio chunks, receive hints, reconnect.
 
 :class:`HintClient` never blocks its caller: :meth:`HintClient.send_audio` copies the chunk into a
-bounded queue and returns. A sender thread owns the connection (connect, hello, audio frames in
+bounded single-producer ring (no lock, no system call) and returns. A sender thread owns the connection (connect, hello, audio frames in
 order, heartbeats) and a receiver thread per connection reads hints and hands each to the
 ``on_hint(chunk_index, hint, arrival_s)`` callback (``arrival_s``: ``time.monotonic()`` at receipt).
 When the server goes away, chunks produced meanwhile are dropped (the server cannot use stale
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import queue
 import socket
 import threading
 import time
@@ -63,7 +62,15 @@ class HintClient:
         self.speaker = np.zeros(0, np.float32) if speaker is None else np.asarray(speaker, np.float32).ravel()
         self.connect_timeout, self.backoff = connect_timeout, backoff
         self.heartbeat_s, self.idle_timeout = heartbeat_s, idle_timeout
-        self._q: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(max_queue)
+        # Single-producer (audio thread) / single-consumer (sender) ring: the producer writes a
+        # slot, then advances _head; the consumer reads it, then advances _tail. Under the GIL an
+        # int store is atomic, so neither side locks; the sender polls every poll_s when idle.
+        self._cap = max_queue
+        self._ring: np.ndarray | None = None
+        self._ring_k = np.zeros(max_queue, np.int64)
+        self._head = 0
+        self._tail = 0
+        self.poll_s = 0.001
         self._closing = threading.Event()
         self.connected = threading.Event()  # set between HELLO_ACK and the end of that connection
         self.refused: P.Refuse | None = None
@@ -79,12 +86,28 @@ class HintClient:
         the queue is full or the client has stopped."""
         if self._closing.is_set() or self.refused is not None:
             return False
-        try:
-            self._q.put_nowait((chunk_index, np.array(samples, dtype=np.float32, copy=True)))
-            return True
-        except queue.Full:
+        if self._ring is None:
+            self._ring = np.zeros((self._cap,) + np.shape(samples), np.float32)
+        h = self._head
+        if h - self._tail >= self._cap:
             self._count("audio_dropped_queue_full")
             return False
+        self._ring[h % self._cap] = samples
+        self._ring_k[h % self._cap] = chunk_index
+        self._head = h + 1
+        return True
+
+    def _next_item(self, timeout: float) -> tuple[int, np.ndarray] | None:
+        """Sender thread: the oldest queued chunk, or None after ``timeout`` s or when closing."""
+        t_end = time.monotonic() + timeout
+        while self._head == self._tail:
+            if self._closing.is_set() or time.monotonic() >= t_end:
+                return None
+            time.sleep(self.poll_s)
+        i = self._tail % self._cap
+        item = (int(self._ring_k[i]), self._ring[i].copy())
+        self._tail += 1
+        return item
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "HintClient":
@@ -98,10 +121,6 @@ class HintClient:
     def close(self, timeout: float = 5.0) -> None:
         """Send CLOSE(NORMAL) if connected, stop the threads."""
         self._closing.set()
-        try:
-            self._q.put_nowait(None)
-        except queue.Full:
-            pass
         if self._sender is not None:
             self._sender.join(timeout)
 
@@ -118,15 +137,10 @@ class HintClient:
 
     # ---- sender thread: owns the connection ----------------------------------------------------
     def _drop_queued(self) -> None:
-        while True:
-            try:
-                item = self._q.get_nowait()
-            except queue.Empty:
-                return
-            if item is None:
-                self._closing.set()
-                return
-            self._count("audio_dropped_offline")
+        h = self._head
+        if h > self._tail:
+            self._count("audio_dropped_offline", h - self._tail)
+            self._tail = h
 
     def _send_loop(self) -> None:
         delay = self.backoff[0]
@@ -166,12 +180,7 @@ class HintClient:
         self._drop_queued()
         item = None
         while item is None and not self._closing.is_set():
-            try:
-                item = self._q.get(timeout=self.heartbeat_s)
-            except queue.Empty:
-                continue
-            if item is None:
-                self._closing.set()
+            item = self._next_item(self.heartbeat_s)
         if item is None:
             self._try_close(sock)
             return
@@ -211,13 +220,7 @@ class HintClient:
                     self._count("audio_sent")
                     expected = k + 1
                     last_send = time.monotonic()
-                try:
-                    item = self._q.get(timeout=min(0.1, self.heartbeat_s))
-                except queue.Empty:
-                    item = None
-                    continue
-                if item is None:
-                    self._closing.set()
+                item = self._next_item(min(0.1, self.heartbeat_s))
         except OSError as e:
             log.info("hint server %s:%d: send failed: %s", self.host, self.port, e)
         finally:

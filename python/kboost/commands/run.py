@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from kboost.realtime import run_device, run_live
 
     setup_logging(args.log_level)
+    if args.realtime or args.live:
+        import sys
+
+        sys.setswitchinterval(5e-4)  # hand the GIL to the audio thread within 0.5 ms, not 5 ms
     engine = load_engine_from_args(args, "device")
     ident = engine.identity
     if args.delay is not None and ident.is_boosted and args.delay != ident.delay:
