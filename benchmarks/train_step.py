@@ -7,7 +7,8 @@
 Prints, per config: parameters, median / min seconds per step over ``--repeat`` timed steps after one
 warm-up step, and the training throughput in seconds of audio per second. Random weights and random
 binaural input (the time does not depend on the values). A KB config's step is the joint step: the
-large model's forward and backward are included, as in joint training.
+large model's forward and backward are included, as in joint training; ``NAME+frozen`` times the joint
+step with the large model frozen (``[train] freeze_large``: its backward pass skipped).
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from kboost_train.losses import loss_fn
 
 
 def time_steps(name: str, batch: int, seconds: float, repeat: int, device: str) -> dict:
-    cfg = get_config(name)
+    frozen = name.endswith("+frozen")
+    cfg = get_config(name.removesuffix("+frozen"))
     torch.manual_seed(0)
     model = build_model(cfg).to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if frozen:  # [train] freeze_large: the large model fixed, the compression and small model trained
+        model.large.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     n = int(seconds * SAMPLE_RATE)
     x = 0.1 * torch.randn(batch, 2, n, device=device)
     ref = 0.1 * torch.randn(batch, cfg.n_out, n, device=device)

@@ -142,3 +142,34 @@ def test_torchrun_two_processes_keep_identical_weights(tmp_path):
     v_ddp = torch.cat([w0[k].flatten() for k in w0])
     v_one = torch.cat([single[k].flatten() for k in w0])
     assert (v_ddp - v_one).norm() < 1e-3 * v_one.norm()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
+def test_committed_recipes_parse(path):
+    """Every recipe in training/configs is valid (evaluation recipes: [data] + [eval] checkpoints)."""
+    evaluation = path.stem.endswith("-eval")
+    r = load_recipe(path, training=not evaluation)
+    if evaluation:
+        assert r.eval.checkpoints
+        assert r.data_spec("test")["task"] in ("ss", "tse", "se")
+    else:
+        cfg = r.model_config()
+        assert r.data_spec("train")["task"] == cfg.task
+        if not path.stem.startswith("tiny"):  # the paper's recipe (SPEC.md section 5)
+            t = r.train
+            assert (t.batch, t.lr, t.clip, t.lr_patience, t.lr_factor, t.lr_min) == (8, 1e-3, 1.0, 4, 0.5, 1e-6)
+            assert t.epochs == (20 if cfg.kb is not None else 100)
+
+
+def test_freeze_large_keeps_the_large_model_fixed(tmp_path):
+    recipe = load_recipe(_recipe(tmp_path, TINY_KB, "freeze_large = true\n",
+                                 replace={"epochs = 2": "epochs = 1", "steps_per_epoch = 3": "steps_per_epoch = 2"}))
+    torch.manual_seed(recipe.train.seed)
+    from kboost_train import build_model
+
+    init = build_model(recipe.model_config()).state_dict()  # what train() builds before any step
+    train(recipe, tmp_path / "frozen", progress=False)
+    after = load_checkpoint(tmp_path / "frozen" / "last.pt")["model"]
+    assert all(torch.equal(after[k], init[k]) for k in init if k.startswith("large."))
+    assert not torch.equal(after["compress.conv.conv.weight"], init["compress.conv.conv.weight"])
+    assert not torch.equal(after["small.decoder.deconv.weight"], init["small.decoder.deconv.weight"])

@@ -101,7 +101,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], Recipe | None]:
     for s in inputs:
         p = Path(s)
         if p.suffix == ".toml":
-            r = load_recipe(p)
+            r = load_recipe(p, training=False)
             first = first or r
             listed = r.raw.get("eval", {}).get("checkpoints", [])
             if listed:
@@ -155,6 +155,7 @@ def evaluate(checkpoints: list[Path], data_spec: dict[str, Any], delays: list[in
         else:
             runs = list(delays)
         models.append((path, model, cfg, role, runs))
+    data_spec = {**data_spec, "task": data_spec.get("task", task)}
     test = build_dataset(data_spec)
     n = len(test) if max_items <= 0 else min(len(test), max_items)
     loader = DataLoader(test, batch_size=batch, sampler=range(n))
@@ -289,7 +290,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def test_spec(ckpts: list[Path], recipe: Recipe | None, data: str | None, seed: int | None) -> dict[str, Any]:
     if data is not None:
-        recipe = load_recipe(data)
+        recipe = load_recipe(data, training=False)
     if recipe is not None:
         spec = recipe.data_spec("test")
     else:  # the recipe stored in the first checkpoint

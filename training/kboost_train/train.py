@@ -37,6 +37,8 @@ Recipe (TOML; examples in ``training/configs/``)::
     random_delay = []    # KB: [lo, hi]: the hint delay is drawn per step in lo..hi (delay-conditioned)
     device = "auto"      # "cpu", "cuda" or "auto"
     rank_weights = false # write each rank's final weights to rank{r}.pt (checks DDP replicas)
+    freeze_large = false # KB: keep the loaded large model fixed (a reduction of the recipe: the
+                         #   large model's backward pass is skipped; the compression still trains)
 
     [eval]
     batch = 8            # validation / evaluation batch
@@ -111,6 +113,7 @@ class TrainOptions:
     random_delay: list[int] = field(default_factory=list)
     device: str = "auto"
     rank_weights: bool = False
+    freeze_large: bool = False
 
 
 @dataclass
@@ -144,7 +147,8 @@ class Recipe:
             raise ValueError(f"split must be train, val or test, got {split!r}")
         base = {k: v for k, v in self.data.items() if not isinstance(v, dict) or k not in ("train", "val", "test")}
         spec = {**base, **self.data.get(split, {}), "split": split}
-        spec.setdefault("task", self.model_config().task)
+        if "task" not in spec and self.model:
+            spec["task"] = self.model_config().task
         return spec
 
 
@@ -184,8 +188,9 @@ def model_config_of(table: dict[str, Any]) -> ModelConfig:
     return cfg
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and check a recipe file; errors name the section and key."""
+def load_recipe(path: str | Path, training: bool = True) -> Recipe:
+    """Read and check a recipe file; errors name the section and key. ``training=False`` (an
+    evaluation recipe: [data] and [eval] checkpoints) makes [model] optional."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {path} not found")
@@ -196,16 +201,18 @@ def load_recipe(path: str | Path) -> Recipe:
     unknown = set(raw) - {"model", "data", "train", "eval"}
     if unknown:
         raise ValueError(f"recipe {path}: unknown sections {sorted(unknown)}; expected model, data, train, eval")
-    for sec in ("model", "data"):
+    for sec in ("model", "data") if training else ("data",):
         if sec not in raw:
             raise ValueError(f"recipe {path}: missing section [{sec}]")
-    model = dict(raw["model"])
+    model = dict(raw.get("model", {}))
     unknown = set(model) - {"config", "large_checkpoint", "net", "large_net"}
     if unknown:
         raise ValueError(f"[model]: unknown keys {sorted(unknown)}; known: config, large_checkpoint, net, large_net")
     recipe = Recipe(path=path, raw=raw, model=model, data=dict(raw["data"]),
                     train=_options(TrainOptions, dict(raw.get("train", {})), "train"),
                     eval=_options(EvalOptions, dict(raw.get("eval", {})), "eval"))
+    if not training and not model:
+        return recipe
     cfg = recipe.model_config()
     t = recipe.train
     if t.batch <= 0 or t.epochs <= 0 or t.lr <= 0:
@@ -214,8 +221,8 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ValueError("[train] hint_drop and hint_drop_examples must be in [0, 1], hint_burst >= 1")
     if t.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"[train] device must be auto, cpu or cuda, got {t.device!r}")
-    if cfg.kb is None and (t.hint_drop > 0 or t.random_delay):
-        raise ValueError(f"[train] hint_drop / random_delay need a KB config, not {cfg.name}")
+    if cfg.kb is None and (t.hint_drop > 0 or t.random_delay or t.freeze_large):
+        raise ValueError(f"[train] hint_drop / random_delay / freeze_large need a KB config, not {cfg.name}")
     if cfg.kb is not None and "large_checkpoint" not in model:
         raise ValueError(f"[model] {cfg.name} is a KB config: large_checkpoint = PATH of the pre-trained "
                          "large model is required (joint training starts from it), or \"none\" to "
@@ -500,7 +507,9 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
         if lc != "none":
             load_large(model, resolve_path(lc, recipe))
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    if t.freeze_large:
+        model.large.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=t.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=t.lr_factor,
                                                        patience=t.lr_patience, min_lr=t.lr_min)
     epoch, step_in_epoch, global_step, best = 0, 0, 0, -math.inf
@@ -577,7 +586,8 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
                     raise FloatingPointError(f"loss is {loss.item()} at step {global_step}: lower lr or check the data")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                gnorm = nn.utils.clip_grad_norm_(ddp.parameters(), t.clip if t.clip > 0 else math.inf)
+                gnorm = nn.utils.clip_grad_norm_([p for p in ddp.parameters() if p.requires_grad],
+                                                 t.clip if t.clip > 0 else math.inf)
                 opt.step()
                 step_in_epoch += 1
                 global_step += 1
