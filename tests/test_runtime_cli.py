@@ -105,3 +105,25 @@ def test_demo_without_models_says_what_to_do(tmp_path, capsys):
     assert rc == 2
     assert "--random" in capsys.readouterr().err
 
+
+
+def test_runtime_modules_do_not_import_torch():
+    code = ("import sys\n"
+            "import kboost.protocol, kboost.engine, kboost.server, kboost.client, kboost.realtime, kboost.audio, "
+            "kboost.metrics, kboost.commands.serve, kboost.commands.run, kboost.commands.demo\n"
+            "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'kboost_train')))\n"
+            "assert not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def test_live_without_sound_device_is_a_clear_error(tiny_checkpoint, capsys):
+    try:
+        import sounddevice  # noqa: F401
+        has_sd = True
+    except (ImportError, OSError):
+        has_sd = False
+    if has_sd:
+        pytest.skip("sounddevice is installed here: the missing-package error cannot be exercised")
+    rc = main(["run", "--reference", str(tiny_checkpoint), "--live", "--duration", "0.1"])
+    assert rc == 2 and "sounddevice" in capsys.readouterr().err

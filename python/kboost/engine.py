@@ -20,7 +20,6 @@ owned by the caller on return (engines copy what they keep).
 from __future__ import annotations
 
 import abc
-import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,8 +269,9 @@ class CoreHintSource(HintSource):
 
 
 class _CoreDeviceStream(DeviceStream):
-    """The core's streamer has its own hint ring; hints from other threads go through a queue
-    that the audio thread drains before each chunk, so the core is only ever called from one thread."""
+    """The core's streamer keeps its own hint ring keyed by chunk index; its ``push_hint`` may be
+    called from the receiver thread while the audio thread is in ``process_chunk`` (lock-free ring,
+    see kboost._core.Streamer), and ``process_chunk`` releases the GIL."""
 
     def __init__(self, owner: "CoreDevice", speaker: np.ndarray | None) -> None:
         from kboost import _core
@@ -280,50 +280,24 @@ class _CoreDeviceStream(DeviceStream):
         self._s = _core.Streamer(owner.model)
         if speaker is not None:
             self._s.set_speaker(speaker)
-        self._inbox: queue.SimpleQueue[tuple[int, np.ndarray]] = queue.SimpleQueue()
-        self._next = 0
-        self._c = dict(chunks=0, hints_used=0, hints_missing=0, hints_late=0, hints_dropped=0)
-        self._accepted: set[int] = set()
+        self._out = np.empty((owner.identity.n_out, CHUNK_SIZE), np.float32)
 
     @property
     def chunk_index(self) -> int:
-        return self._next
+        return int(self._s.chunk_index)
 
     def push_hint(self, chunk_index: int, hint: np.ndarray) -> bool:
-        h = check_hint(hint, self.identity)
-        if chunk_index + self.identity.delay < self._next:
-            self._c["hints_late"] += 1
-            return False
-        self._inbox.put((chunk_index, h.copy()))
-        return True
+        return bool(self._s.push_hint(chunk_index, check_hint(hint, self.identity)))
 
     def process_chunk(self, samples: np.ndarray) -> np.ndarray:
-        x = check_chunk(samples, self.identity)
-        while True:
-            try:
-                k, h = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if self._s.push_hint(k, h):
-                self._accepted.add(k)
-            elif k + self.identity.delay < self._next:
-                self._c["hints_late"] += 1
-            else:
-                self._c["hints_dropped"] += 1
-        want = self._next - self.identity.delay
-        if self.identity.is_boosted and want >= 0:
-            if want in self._accepted:
-                self._accepted.discard(want)
-                self._c["hints_used"] += 1
-            else:
-                self._c["hints_missing"] += 1
-        out = np.array(self._s.process_chunk(x), dtype=np.float32, copy=True)
-        self._next += 1
-        self._c["chunks"] += 1
-        return out
+        return self._s.process_chunk(check_chunk(samples, self.identity), out=self._out).copy()
 
     def counters(self) -> dict[str, int]:
-        return dict(self._c)
+        c = self._s.stats()
+        return dict(chunks=int(c["chunks"]), hints_used=int(c["hints_used"]),
+                    hints_missing=int(c["hints_missing"]), hints_late=int(c["hints_late"]),
+                    hints_dropped=int(c.get("hints_duplicate", 0) + c.get("hints_future", 0)
+                                      + c.get("hints_bad_size", 0)))
 
     def close(self) -> None:
         self._s = None
