@@ -4,7 +4,8 @@
 
 Without a built cache (``kboost data build``) it measures on a tiny synthetic cache made in a temp
 dir (same code path, smaller files). Prints one line per task: mixtures/s and ms per mixture, for
-the numpy mixture alone and for the torch Dataset item (with the TSE d-vector read from the cache).
+the numpy mixture alone and for the torch Dataset item (with the TSE d-vector read from the cache),
+per wall-clock second and per CPU-second of this process.
 """
 
 from __future__ import annotations
@@ -46,16 +47,18 @@ def main() -> int:
         ds = MixtureDataset(cache, "train", task, clip_seconds=args.seconds, size=args.n,
                             mix={"reverb_prob": args.reverb})
         ds[0]  # warm up (memory maps, FFT plans, d-vector files)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(args.n):
             ds.draw(i)
-        t_mix = (time.perf_counter() - t0) / args.n
-        t0 = time.perf_counter()
+        t_mix, c_mix = (time.perf_counter() - t0) / args.n, (time.process_time() - c0) / args.n
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(args.n):
             ds[i]
-        t_item = (time.perf_counter() - t0) / args.n
-        print(f"{task:3s} {args.seconds:g} s binaural mixtures, 1 core: {1 / t_mix:6.0f} /s ({t_mix * 1e3:.2f} ms) "
-              f"mixer, {1 / t_item:6.0f} /s ({t_item * 1e3:.2f} ms) dataset item")
+        t_item, c_item = (time.perf_counter() - t0) / args.n, (time.process_time() - c0) / args.n
+        print(f"{task:3s} {args.seconds:g} s mixtures, 1 thread: mixer {1 / t_mix:4.0f} /s wall, {1 / c_mix:4.0f} /s "
+              f"per CPU-second; dataset item {1 / t_item:4.0f} /s wall, {1 / c_item:4.0f} /s per CPU-second")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall figures drop "
+          "when the machine is shared; CPU-second figures much less)")
     if tmp is not None:
         tmp.cleanup()
     return 0

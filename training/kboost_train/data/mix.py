@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kboost_train.data.spatial import RoomReverb, binaural
+from kboost_train.data.spatial import RoomReverb, binaural, binaural_coarse
 from kboost_train.data.store import KINDS, SAMPLE_RATE, Corpus, Speaker
 
 TASKS = ("ss", "tse", "se")
@@ -77,8 +77,10 @@ class Mixture:
 
 
 def energy(x: np.ndarray) -> float:
-    x = np.asarray(x, np.float64)
-    return float(np.sum(x * x))
+    """Sum of squares (float64 result; float32 inputs are reduced by BLAS in single precision, which
+    is accurate to ~1e-6 relative here)."""
+    x = np.ascontiguousarray(x).ravel()
+    return float(np.dot(x, x))
 
 
 def _scale_to_ratio(ref: np.ndarray, other: np.ndarray, ratio_db: float) -> np.ndarray:
@@ -93,40 +95,47 @@ def _scale_to_ratio(ref: np.ndarray, other: np.ndarray, ratio_db: float) -> np.n
 
 def coloured_noise(rng: np.random.Generator, n: int, beta: float) -> np.ndarray:
     """Gaussian noise with a 1/f^beta power spectrum (0 white, 1 pink, 2 brown), unit RMS [n]."""
-    w = rng.standard_normal(n + 1).astype(np.float32)
-    spec = np.fft.rfft(w)
-    f = np.arange(spec.shape[0], dtype=np.float64)
+    from scipy import fft
+
+    m = fft.next_fast_len(n, real=True)
+    spec = fft.rfft(rng.standard_normal(m, dtype=np.float32))
+    f = np.arange(spec.shape[0], dtype=np.float32)
     f[0] = 1.0
-    spec *= f ** (-beta / 2)
-    x = np.fft.irfft(spec, n + 1)[:n]
-    return (x / max(np.sqrt(np.mean(x * x)), 1e-12)).astype(np.float32)
+    spec *= f ** np.float32(-beta / 2)
+    x = fft.irfft(spec, m)[:n]
+    return x / np.float32(max(np.sqrt(energy(x) / n), 1e-12))
 
 
 def hum(rng: np.random.Generator, n: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Mains hum: 50 or 60 Hz (+-1%) with random harmonics and a faint hiss, unit RMS [n]."""
     f0 = float(rng.choice([50.0, 60.0])) * (1 + rng.uniform(-0.01, 0.01))
-    t = np.arange(n) / sample_rate
-    x = np.zeros(n)
-    slope = rng.uniform(0.3, 2.0)
-    for k in range(1, int(rng.integers(3, 13)) + 1):
-        if f0 * k >= sample_rate / 2:
-            break
-        x += k ** -slope * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi))
-    x /= max(np.sqrt(np.mean(x * x)), 1e-12)
-    x += 0.03 * rng.standard_normal(n)
-    return (x / np.sqrt(np.mean(x * x))).astype(np.float32)
+    # one period-exact table of the harmonic sum, read at the hum's rate (float32 throughout)
+    k = np.arange(1, int(rng.integers(3, 13)) + 1)
+    amp = (k ** -rng.uniform(0.3, 2.0)).astype(np.float32)
+    ph = rng.uniform(0, 2 * np.pi, k.size).astype(np.float32)
+    table_size = 4096
+    th = np.arange(table_size, dtype=np.float32) * np.float32(2 * np.pi / table_size)
+    table = np.zeros(table_size, np.float32)
+    for kk, a, p in zip(k, amp, ph):
+        if f0 * kk < sample_rate / 2:
+            table += a * np.sin(kk * th + p)
+    idx = (np.arange(n, dtype=np.float64) * (f0 / sample_rate * table_size)).astype(np.int64) % table_size
+    x = table[idx]
+    x /= np.float32(max(np.sqrt(energy(x) / n), 1e-12))
+    x += np.float32(0.03) * rng.standard_normal(n, dtype=np.float32)
+    return x / np.float32(np.sqrt(energy(x) / n))
 
 
 def clicks(rng: np.random.Generator, n: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Clicks and crackle: Poisson bursts (1-10 ms, exponentially decaying) over a faint hiss, unit RMS."""
-    x = 0.01 * rng.standard_normal(n)
+    x = 0.01 * rng.standard_normal(n, dtype=np.float32)
     rate = rng.uniform(2.0, 30.0)
     for _ in range(int(rng.poisson(rate * n / sample_rate))):
         m = int(rng.integers(16, 160))
         at = int(rng.integers(0, max(1, n - m)))
         burst = rng.standard_normal(m) * np.exp(-np.arange(m) / (m / 4))
-        x[at:at + m] += 10 ** rng.uniform(-1, 0) * burst[: n - at]
-    return (x / np.sqrt(np.mean(x * x))).astype(np.float32)
+        x[at:at + m] += np.float32(10 ** rng.uniform(-1, 0)) * burst[: n - at].astype(np.float32)
+    return x / np.float32(np.sqrt(energy(x) / n))
 
 
 # ---- the mixer ----------------------------------------------------------------------------------
@@ -279,7 +288,8 @@ class Mixer:
             out = np.zeros((2, n), np.float32)
             for sid in ids:
                 x, _ = self._window(self._speaker(sid), rng, n)
-                img = self._image(x, float(rng.uniform(-90, 90)), room)
+                az = float(rng.uniform(-90, 90))
+                img = binaural_coarse(x, az, self.config.sample_rate) if room is None else self._image(x, az, room)
                 out += img * np.float32(10 ** (rng.uniform(-3, 3) / 20) / np.sqrt(max(energy(img), 1e-12)))
             return out
         items = self.noise_by_cat[kind]

@@ -44,35 +44,66 @@ def _grid(n_fft: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     return f, -2j * np.pi * f
 
 
+@lru_cache(maxsize=16)
+def _grid32(n_fft: int, sample_rate: int) -> np.ndarray:
+    return np.fft.rfftfreq(n_fft, 1.0 / sample_rate).astype(np.float32)
+
+
 def _fast_len(n: int) -> int:
     from scipy.fft import next_fast_len
 
     return next_fast_len(n, real=True)
 
 
-def ear_filters(n_fft: int, azimuth_deg: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Complex rfft-domain filters [2, n_fft // 2 + 1] (left, right) for one azimuth."""
-    f, w = _grid(n_fft, sample_rate)
-    itd = itd_seconds(azimuth_deg)
-    far = 10 ** (-ild_db(f, azimuth_deg) / 20)
-    delay_l, delay_r = max(itd, 0.0), max(-itd, 0.0)
-    gl = far if azimuth_deg > 0 else 1.0
-    gr = far if azimuth_deg < 0 else 1.0
-    return np.stack([gl * np.exp(w * delay_l), gr * np.exp(w * delay_r)])
+def far_ear_filter(n_fft: int, azimuth_deg: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The far ear's rfft-domain filter, complex64 [n_fft // 2 + 1]: the head-shadow attenuation and
+    the |ITD| delay. The near ear hears the source unfiltered (the model's time origin)."""
+    f = _grid32(n_fft, sample_rate)
+    gain = np.power(np.float32(10.0), ild_db(f, azimuth_deg).astype(np.float32) / np.float32(-20.0))
+    phase = f * np.float32(2 * np.pi * abs(itd_seconds(azimuth_deg)))
+    h = np.empty(f.shape, np.complex64)
+    h.real = gain * np.cos(phase)
+    h.imag = -gain * np.sin(phase)
+    return h
 
 
 def binaural(x: np.ndarray, azimuth_deg: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Render mono ``x`` [N] at ``azimuth_deg``: float32 [2, N] (left, right), free field, no reverb."""
+    """Render mono ``x`` [N] at ``azimuth_deg``: float32 [2, N] (left, right), free field, no reverb.
+
+    The near ear gets ``x`` itself; the far ear ``x`` delayed by |ITD| and shadowed by the ILD (one
+    real FFT pair, single precision)."""
     from scipy import fft
 
     x = np.asarray(x, np.float32)
     if x.ndim != 1:
         raise ValueError(f"binaural: expected mono audio [N], got shape {x.shape}")
     n = x.shape[0]
+    out = np.empty((2, n), np.float32)
+    near, far = (1, 0) if azimuth_deg > 0 else (0, 1)
+    out[near] = x
+    if azimuth_deg == 0:
+        out[far] = x
+        return out
     n_fft = _fast_len(n + _PAD)
     spec = fft.rfft(x, n_fft)
-    out = fft.irfft(spec[None, :] * ear_filters(n_fft, azimuth_deg, sample_rate), n_fft, axis=-1)
-    return np.ascontiguousarray(out[:, :n], dtype=np.float32)
+    spec *= far_ear_filter(n_fft, azimuth_deg, sample_rate)
+    out[far] = fft.irfft(spec, n_fft)[:n]
+    return out
+
+
+def binaural_coarse(x: np.ndarray, azimuth_deg: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A cheap rendering for diffuse backgrounds (babble): the ITD rounded to whole samples and a
+    broadband ILD (the head shadow at 1 kHz). float32 [2, N]."""
+    x = np.asarray(x, np.float32)
+    n = x.shape[0]
+    out = np.empty((2, n), np.float32)
+    near, far = (1, 0) if azimuth_deg > 0 else (0, 1)
+    out[near] = x
+    d = int(round(abs(itd_seconds(azimuth_deg)) * sample_rate))
+    g = np.float32(10 ** (-float(ild_db(np.array([1000.0]), azimuth_deg)[0]) / 20))
+    out[far, :d] = 0.0
+    np.multiply(x[: n - d], g, out=out[far, d:])
+    return out
 
 
 class RoomReverb:
