@@ -179,7 +179,7 @@ class RoomReverb:
 
     def render(self, x: np.ndarray, azimuth_deg: float, room: int) -> np.ndarray:
         """Reverberant binaural image [2, N] of mono ``x`` [N] (same length, the tail cut)."""
-        from scipy.signal import fftconvolve
+        from scipy.signal import oaconvolve
 
         h = self.rir(room, azimuth_deg)
-        return fftconvolve(np.asarray(x, np.float32)[None, :], h, axes=-1)[:, :x.shape[0]].astype(np.float32)
+        return oaconvolve(np.asarray(x, np.float32)[None, :], h, axes=-1)[:, :x.shape[0]].astype(np.float32)
