@@ -40,11 +40,13 @@ def make_signal(n_chunks: int = N_CHUNKS, seed: int = 0) -> np.ndarray:
     return (x + 0.05 * rng.standard_normal(x.shape)).astype(np.float32)
 
 
-def reference_output(joint, x: np.ndarray, delivered: np.ndarray | None = None) -> np.ndarray:
+def reference_output(joint, x: np.ndarray, delivered: np.ndarray | None = None,
+                     speaker: np.ndarray | None = None) -> np.ndarray:
     """In-process streaming reference: JointModel.step chunk by chunk, chunk k receiving the hint of
-    chunk k - d when ``delivered[k]`` (all by default)."""
+    chunk k - d when ``delivered[k]`` (all by default). ``speaker`` [256] for TSE."""
     n = x.shape[1] // 128
-    state = joint.init_state(1)
+    spk = None if speaker is None else torch.from_numpy(speaker).view(1, -1)
+    state = joint.init_state(1, spk)
     out = []
     with torch.inference_mode():
         for k in range(n):

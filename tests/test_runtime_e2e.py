@@ -36,6 +36,21 @@ def test_socket_equals_in_process_reference(delay):
     assert stats.counters["chunks"] == n
 
 
+def test_tse_speaker_embedding_travels_in_the_hello():
+    joint, source, device = tiny_engines(1, task="tse")
+    spk = np.random.default_rng(3).standard_normal(256).astype(np.float32)
+    x = make_signal(40)
+    with running_server(source) as srv:
+        out, stats = run_device(device.open_stream(spk), x, ("127.0.0.1", srv.port), wait_hint_s=5.0,
+                                connect_wait_s=5.0, speaker=spk)
+        r = _refusal(srv.port, hello_for(device.identity))  # no embedding: refused, not crashed
+    assert r.reason == P.RefuseReason.BAD_HELLO and "speaker" in r.text
+    assert stats.counters["hints_used"] == 39
+    assert float(np.abs(out - reference_output(joint, x, speaker=spk)).max()) <= 1e-4
+    with pytest.raises(ValueError, match="speaker embedding"):
+        device.open_stream()
+
+
 def test_without_hints_equals_reference_with_every_hint_withheld():
     joint, _, device = tiny_engines(3)
     x = make_signal(40)
