@@ -127,3 +127,15 @@ def test_live_without_sound_device_is_a_clear_error(tiny_checkpoint, capsys):
         pytest.skip("sounddevice is installed here: the missing-package error cannot be exercised")
     rc = main(["run", "--reference", str(tiny_checkpoint), "--live", "--duration", "0.1"])
     assert rc == 2 and "sounddevice" in capsys.readouterr().err
+
+
+def test_demo_random_only_when_asked(tmp_path, capsys):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--random", "--fast", "--seconds", "0.5", "--out", str(out)])
+    assert rc == 0
+    assert "[random weights]" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["random_weights"] and "RANDOM" in report["server_engine"]
+    b = report["runs"]["boosted"]
+    assert b["hints_used"] == b["n_chunks"] - 3 and np.isfinite(b["si_snri"])
+    assert "RANDOM weights" in (out / "report.md").read_text()

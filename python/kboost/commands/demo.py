@@ -9,7 +9,9 @@ latency percentiles, hint statistics) and a PNG plot, and prints where they are.
 Models, by default the bundled ones in ``kboost/assets/`` (``server.gguf``, ``device.gguf``,
 optional ``alone.gguf``; sample ``sample_mix.wav`` + ``sample_sources.wav``). ``--checkpoint`` runs
 a training checkpoint with the PyTorch reference instead; ``--random`` uses RANDOM weights (only
-when asked: its figures mean nothing about quality) and, without a sample, a synthetic mixture.
+when asked: its figures mean nothing about quality), exported to GGUF in the output folder and run
+by the C++ core when this build has it (else by the PyTorch reference), and, without a sample, a
+synthetic mixture.
 """
 
 from __future__ import annotations
@@ -75,9 +77,28 @@ def synthetic_sample(task: str, seconds: float = 4.0, seed: int = 0) -> tuple[np
 def _engines(args: argparse.Namespace):
     """(server engine, device engine, alone engine or None, description)."""
     from kboost.cli import CommandError
-    from kboost.engine import load_engine
+    from kboost.engine import core_available, load_engine
 
     try:
+        if args.random and core_available():
+            # Random weights written to GGUF files and run by the C++ core, as trained ones would be.
+            try:
+                from kboost_train.engines import random_joint
+                from kboost_train.export import export_module
+            except ModuleNotFoundError as e:
+                raise CommandError(f"--random needs the training extra to make weights ({e.name} is missing): "
+                                   "pip install 'kboost[train]'") from e
+            joint = random_joint(args.random, 0)
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            paths = {part: out / f"random-{args.random}-{part}.gguf" for part in ("server", "device")}
+            for part, path in paths.items():
+                export_module(joint, joint.cfg, path, part)
+            server = load_engine("server", model=str(paths["server"]))
+            device = load_engine("device", model=str(paths["device"]))
+            server.description += f" (RANDOM weights of {args.random}, seed 0)"
+            device.description += f" (RANDOM weights of {args.random}, seed 0)"
+            return server, device, None
         if args.random or args.checkpoint:
             ref = args.checkpoint or args.random
             server, device = load_engine("server", reference=ref), load_engine("device", reference=ref)
