@@ -170,8 +170,8 @@ def make_test_vector(module: nn.Module, cfg: ModelConfig, part: str,
 
 # ---- writing -------------------------------------------------------------------------------------------
 
-def metadata(module: nn.Module, cfg: ModelConfig, part: str, tensors: dict[str, np.ndarray]
-             ) -> dict[str, tuple[str, Any]]:
+def metadata(module: nn.Module, cfg: ModelConfig, part: str, tensors: dict[str, np.ndarray],
+             n_test_chunks: int = TEST_N_CHUNKS) -> dict[str, tuple[str, Any]]:
     """Every metadata key of the file (without the writer's general.architecture): key -> (gguf type
     name, value). Types: 'u32', 'u64', 'str', 'f32[]', 'i32[]'."""
     net = net_config(cfg, part)
@@ -213,23 +213,27 @@ def metadata(module: nn.Module, cfg: ModelConfig, part: str, tensors: dict[str, 
     if part == "device":
         m["kboost.hint_source_id"] = ("str", tensors_id(role_tensors(module, cfg, "server")))
     m["kboost.config"] = ("str", json.dumps(cfg.to_dict(), sort_keys=True))
-    tv = make_test_vector(module, cfg, part)
+    tv = make_test_vector(module, cfg, part, n_test_chunks)
     m["kboost.test.n_chunks"] = ("u32", int(tv["input"].shape[0]))
     for key, a in tv.items():
         m[f"kboost.test.{key}"] = ("i32[]" if a.dtype == np.int32 else "f32[]", a.reshape(-1))
     return m
 
 
-def export_module(module: nn.Module, cfg: ModelConfig, path: str | os.PathLike, part: str | None = None
-                  ) -> dict[str, Any]:
+def export_module(module: nn.Module, cfg: ModelConfig, path: str | os.PathLike, part: str | None = None,
+                  n_test_chunks: int = TEST_N_CHUNKS) -> dict[str, Any]:
     """Write the weights file of ``module`` (a TFGridNet for part 'model', a JointModel for 'device' /
-    'server'; ``part`` None picks 'model' for a plain config). Written to a temporary name and renamed,
-    so ``path`` never holds half a file. Returns {'path', 'part', 'model_id', 'n_tensors', 'n_params'}."""
+    'server'; ``part`` None picks 'model' for a plain config). ``n_test_chunks``: length of the embedded
+    test vector (keep the default for real files; fewer makes small files for the fuzzer's seeds).
+    Written to a temporary name and renamed, so ``path`` never holds half a file.
+    Returns {'path', 'part', 'model_id', 'n_tensors', 'n_params'}."""
     import gguf  # the export extra; imported here so that the module imports without it
 
     part = part or "model"
     tensors = role_tensors(module, cfg, part)
-    meta = metadata(module, cfg, part, tensors)
+    if n_test_chunks < 1:
+        raise ValueError(f"n_test_chunks must be >= 1, got {n_test_chunks}")
+    meta = metadata(module, cfg, part, tensors, n_test_chunks)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     w = gguf.GGUFWriter(str(tmp), ARCHITECTURE)
