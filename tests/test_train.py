@@ -124,7 +124,8 @@ def _free_port() -> int:
 def test_torchrun_two_processes_keep_identical_weights(tmp_path):
     """torchrun --nproc_per_node=2 (gloo on loopback): both ranks end with the same weights, which
     match a single-process run with the same global batch."""
-    recipe = _recipe(tmp_path, TINY_KB, "rank_weights = true\n")
+    # 5 validation items: the ranks' validation shards differ in length (3 and 2).
+    recipe = _recipe(tmp_path, TINY_KB, "rank_weights = true\n", replace={"n_items = 4": "n_items = 5"})
     env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}",

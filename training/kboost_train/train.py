@@ -450,7 +450,9 @@ def forward_batch(model: nn.Module, batch: dict[str, Any], mask: Tensor | None =
 @torch.no_grad()
 def validate(model: nn.Module, loader: DataLoader, task: str, device: torch.device, d: Dist,
              delay: int | None = None) -> dict[str, float]:
-    """Mean loss, SI-SNRi and SNRi over the (sharded) loader, reduced over ranks."""
+    """Mean loss, SI-SNRi and SNRi over the (sharded) loader, reduced over ranks. Runs the unwrapped
+    module: the ranks' shards may differ in length, and a DDP forward is a collective."""
+    model = unwrap(model)
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64)
     for batch in loader:
