@@ -156,8 +156,11 @@ def test_committed_recipes_parse(path):
     else:
         cfg = r.model_config()
         assert r.data_spec("train")["task"] == cfg.task
-        if not path.stem.startswith("tiny"):  # the paper's recipe (SPEC.md section 5)
-            t = r.train
+        t = r.train
+        if path.stem.endswith("-r2k"):  # the reduced recipes of docs/training.md
+            assert (t.batch, t.epochs * t.steps_per_epoch, r.data_spec("train")["clip_seconds"]) == (4, 2000, 2.0)
+            assert t.freeze_large == (cfg.kb is not None)
+        elif not path.stem.startswith("tiny"):  # the paper's recipe (SPEC.md section 5)
             assert (t.batch, t.lr, t.clip, t.lr_patience, t.lr_factor, t.lr_min) == (8, 1e-3, 1.0, 4, 0.5, 1e-6)
             assert t.epochs == (20 if cfg.kb is not None else 100)
 
