@@ -642,13 +642,14 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
                 break
         if t.rank_weights:
             torch.save(unwrap(ddp).state_dict(), out / f"rank{d.rank}.pt")
+        if d.on:
+            dist.barrier()  # on success only: after an error the other ranks may sit in a collective
     finally:
         if log is not None:
             log.close()
         if tb is not None:
             tb.close()
         if d.on:
-            dist.barrier()
             dist.destroy_process_group()
     return {"epoch": epoch, "global_step": global_step, "best_si_snri": best, "stopped": stopped,
             "seconds": time.perf_counter() - t_start, "world_size": d.world}
