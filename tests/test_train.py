@@ -177,3 +177,18 @@ def test_freeze_large_keeps_the_large_model_fixed(tmp_path):
     assert all(torch.equal(after[k], init[k]) for k in init if k.startswith("large."))
     assert not torch.equal(after["compress.conv.conv.weight"], init["compress.conv.conv.weight"])
     assert not torch.equal(after["small.decoder.deconv.weight"], init["small.decoder.deconv.weight"])
+
+
+@pytest.mark.parametrize("task", ["tse", "se"])
+def test_tse_and_se_train_and_validate(tmp_path, task):
+    """The TSE speaker embedding and the per-ear SI-SDR loss go through the same loop."""
+    recipe = load_recipe(_recipe(tmp_path, TINY_KB, replace={
+        'config = "ss-small-kb-d1-c2"': f'config = "{task}-small-kb-d1-c2"', 'task = "ss"': f'task = "{task}"',
+        "epochs = 2": "epochs = 1", "steps_per_epoch = 3": "steps_per_epoch = 2"}))
+    s = train(recipe, tmp_path / task, progress=False)
+    assert s["global_step"] == 2 and s["best_si_snri"] > -100
+    ck = load_checkpoint(tmp_path / task / "best.pt")
+    assert ck["config"]["task"] == task
+    if task == "tse":
+        assert any(k.startswith("small.speaker_films.") for k in ck["model"])
+        assert any(k.startswith("large.speaker_films.") for k in ck["model"])
