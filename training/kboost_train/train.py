@@ -70,7 +70,6 @@ import os
 import shutil
 import sys
 import time
-import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -87,6 +86,11 @@ from kboost_train import build_model
 from kboost_train.losses import improvements, loss_fn
 from kboost_train.models import JointModel
 from kboost_train.stft import n_frames
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI (the train extra installs it)
+    import tomli as tomllib
 
 # ---------------------------------------------------------------------------------------------------
 # Recipe
