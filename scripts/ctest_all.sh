@@ -4,6 +4,7 @@
 #   sanitize   ASan + UBSan (-O1 -g, KBOOST_DCHECKs on), any report fails the test
 #   aarch64    cross-built with cmake/toolchains/aarch64-linux-gnu.cmake, run under qemu-user
 # Usage: scripts/ctest_all.sh [native] [sanitize] [aarch64]      (no argument: all three)
+# Tests see KBOOST_TEST_EMULATED=1 in the aarch64 run (qemu), to shorten long loops there.
 # Environment: PYTHON (interpreter that holds or gets cmeel-eigen; default python3),
 #              KBOOST_JOBS (parallel jobs, default 2), KBOOST_CTEST_DIR (default build/ctest).
 # Installs what is missing: cmeel-eigen with pip (Eigen's headers, for plain CMake builds), and for
@@ -78,6 +79,8 @@ for mode in "${modes[@]}"; do
       ;;
     aarch64)
       ensure_cross
+      # Tests may shorten long loops under emulation (qemu runs ~5-20x slower than native).
+      export KBOOST_TEST_EMULATED=1
       build_and_test aarch64 -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake"
       ;;
@@ -87,4 +90,7 @@ for mode in "${modes[@]}"; do
       ;;
   esac
 done
-log "all passed: ${timings[*]}; total $(( $(now) - start ))s"
+log "all passed: ${timings[*]}; total $(( $(now) - start ))s wall"
+echo "CPU time of this script's children (user, system):"
+times >"$out/times.txt"  # not in a pipe: a subshell would report its own (empty) children
+tail -1 "$out/times.txt"
