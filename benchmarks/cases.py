@@ -1,6 +1,7 @@
 """The benchmark cases: ONE list shared by the pytest-benchmark suite (benchmarks/test_bench.py),
 ``kboost bench`` (kboost_train.bench) and the C++ per-chunk latency tool (benchmarks/latency.cpp,
-which reads ``python benchmarks/cases.py`` output: one ``name config role`` line per case).
+run on the weights files ``Case.weights_name``; ``python benchmarks/cases.py`` prints one
+``name config role weights_name`` line per case).
 
 Each case is one network run one chunk (8 ms, 128 samples per channel) at a time, batch 1, on one
 thread, in a role of ``docs/CONTRACTS.md``: ``model`` (plain TF-GridNet), ``device`` (the small model
@@ -24,6 +25,11 @@ class Case:
     target_p50_us: float | None = None  # the speed target of issue 6 for kboost's C++ core, if any
     min_speedup: tuple[tuple[str, float], ...] = ()  # (peer runtime, at least this many x faster)
 
+    @property
+    def weights_name(self) -> str:
+        """File name of the case's weights file: ``CONFIG.ROLE.gguf``."""
+        return f"{self.config}.{self.role}.gguf"
+
 
 CASES: tuple[Case, ...] = (
     Case("ss-small", "ss-small", "model", "SS small (D16 B3 H16)"),
@@ -35,6 +41,8 @@ CASES: tuple[Case, ...] = (
          target_p50_us=1500.0),
     Case("tse-small-kb-d3", "tse-small-kb-d3-c1", "device",
          "TSE small + KB, d=3, c=1, speaker FiLM computed once per enrollment (cached in the state)"),
+    Case("ss-kb-server", "ss-small-kb-d3-c1", "server",
+         "the hint server's work per chunk: SS large + compression conv (c=1) producing the hint"),
 )
 
 CASE_NAMES = tuple(c.name for c in CASES)
@@ -52,4 +60,4 @@ def select(names: list[str] | None) -> list[Case]:
 
 if __name__ == "__main__":
     for c in select(sys.argv[1:]):
-        print(c.name, c.config, c.role)
+        print(c.name, c.config, c.role, c.weights_name)

@@ -94,16 +94,16 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"model\": \"%s\", \"config\": \"%s\", \"n_params\": %lld, \"chunks\": %d, \"warmup\": %d, "
           "\"p50_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f, \"mean_us\": %.2f, \"rtf\": %.5f, "
-          "\"build\": \"%s\"}\n",
+          "\"kernels\": \"%s\", \"build\": \"%s\"}\n",
           path.c_str(), c.to_string().c_str(), static_cast<long long>(model->n_params()), n_chunks, n_warmup, p50,
-          p99, mx, mean, mean / chunk_us, kboost::build_info().c_str());
+          p99, mx, mean, mean / chunk_us, kboost::kernel_isa(), kboost::build_info().c_str());
     } else {
       std::printf("%s\n  %s, %lld params\n  %d chunks after %d warm-up, one thread\n", path.c_str(),
                   c.to_string().c_str(), static_cast<long long>(model->n_params()), n_chunks, n_warmup);
       std::printf("  per chunk: p50 %.1f us, p99 %.1f us, max %.1f us, mean %.1f us\n", p50, p99, mx, mean);
       std::printf("  real-time factor %.4f (%.1f ms of compute per second of audio)\n", mean / chunk_us,
                   mean / chunk_us * 1000.0);
-      std::printf("  build: %s\n", kboost::build_info().c_str());
+      std::printf("  kernels: %s; build: %s\n", kboost::kernel_isa(), kboost::build_info().c_str());
     }
   } catch (const kboost::Error& e) {
     std::fprintf(stderr, "kboost_latency: %s\n", e.what());

@@ -37,10 +37,22 @@ def main() -> int:
     from protocol_fuzz import fuzz_server
     from runtime_helpers import hello_for, make_signal, reference_output, running_server, tiny_engines
 
+    def rss_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     joint, source, device = tiny_engines(1)
     t0 = time.monotonic()
     with running_server(source, idle_timeout=2.0) as srv:
-        outcome = fuzz_server(srv.port, hello_for(device.identity), n=args.n, seed=args.seed)
+        # a first tenth warms every code path up; the RSS growth over the other nine tenths shows
+        # whether connections leak (the server and the fuzzing client share this process)
+        n_warm = args.n // 10
+        outcome = fuzz_server(srv.port, hello_for(device.identity), n=n_warm, seed=args.seed)
+        rss_warm = rss_mb()
+        outcome += fuzz_server(srv.port, hello_for(device.identity), n=args.n - n_warm, seed=args.seed + 1)
+        rss_end = rss_mb()
         t_fuzz = time.monotonic() - t0
         x = make_signal(125)
         out, stats = run_device(device.open_stream(), x, ("127.0.0.1", srv.port), wait_hint_s=5.0,
@@ -52,14 +64,15 @@ def main() -> int:
           and stats.counters["hints_used"] == 124 and st["active_streams"] == 0)
     res = {"malformed_streams": outcome["streams"], "bytes_sent": outcome["bytes"], "seconds": round(t_fuzz, 1),
            "server_answers": {k: v for k, v in outcome.items() if k not in ("streams", "bytes")},
-           "server_stats": st, "good_stream_max_abs_vs_reference": err,
+           "server_stats": st, "process_rss_mb_after_first_tenth": rss_warm, "process_rss_mb_at_end": rss_end,
+           "good_stream_max_abs_vs_reference": err,
            "good_stream_hints_used": stats.counters["hints_used"], "ok": ok}
     print(json.dumps(res, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
     print(f"fuzz: {args.n} malformed streams in {t_fuzz:.1f} s; protocol errors {st.get('protocol_errors', 0)}, "
           f"refused {sum(v for k, v in st.items() if k.startswith('refused.'))}, engine errors "
-          f"{st.get('engine_errors', 0)}; well-behaved stream afterwards: max-abs {err:.2e} -> "
+          f"{st.get('engine_errors', 0)}; process RSS {rss_warm:.1f} -> {rss_end:.1f} MB; well-behaved stream afterwards: max-abs {err:.2e} -> "
           f"{'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
 

@@ -111,3 +111,26 @@ def test_dvector_computed_and_cached(tmp_path):
     c.embedding_path("real-a", int(other.enroll[0])).unlink()
     e2 = utterance_embedding(c, "real-a", int(other.enroll[0]))
     assert float(e @ e2) < 0.999
+
+
+def test_missing_tools_are_named(monkeypatch):
+    from kboost_train.data import build
+
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    with pytest.raises(build.BuildError, match="apt-get not found"):
+        build.require_apt()
+    with pytest.raises(build.BuildError, match=r"apt-get install -y --no-install-recommends festival\b"):
+        build.ensure_engines([v for v in sources.SYNTHETIC_VOICES if v.id == "festival-ked"], allow_install=False)
+    monkeypatch.setitem(__import__("sys").modules, "imageio_ffmpeg", None)  # import fails
+    with pytest.raises(build.BuildError, match="pip install imageio-ffmpeg"):
+        build.ffmpeg_exe()
+
+
+def test_build_reports_missing_tool(monkeypatch, tmp_path, capsys):
+    from kboost.cli import main
+    from kboost_train.data import build
+
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    monkeypatch.setitem(__import__("sys").modules, "imageio_ffmpeg", None)
+    assert main(["data", "build", "--cache", str(tmp_path)]) == 1
+    assert "ffmpeg is needed" in capsys.readouterr().err

@@ -173,3 +173,15 @@ def test_bad_input_errors():
         model.step(torch.randn(1, 2, 100), model.init_state(1))
     with pytest.raises(ValueError, match="speaker"):
         TFGridNet(get_config("tse-small")).init_state(1)
+
+
+@torch.no_grad()
+def test_joint_forward_delay_override_equals_model_built_with_that_delay():
+    """forward(delay=d) of a model built for another delay == the model built for delay d (same
+    weights): the delay is a runtime parameter of the hint FIFO and the feature alignment."""
+    built3 = JointModel(get_config("ss-small-kb-d3-c2")).eval()
+    built1 = JointModel(get_config("ss-small-kb-d1-c2")).eval()
+    built1.load_state_dict(built3.state_dict())
+    x = torch.randn(1, 2, 8_000)
+    assert max_abs(built3(x, delay=1), built1(x)) == 0.0
+    assert max_abs(_stream(built1, x), built3(x, delay=1)) <= TOL

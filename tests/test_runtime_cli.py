@@ -139,3 +139,20 @@ def test_demo_random_only_when_asked(tmp_path, capsys):
     b = report["runs"]["boosted"]
     assert b["hints_used"] == b["n_chunks"] - 3 and np.isfinite(b["si_snri"])
     assert "RANDOM weights" in (out / "report.md").read_text()
+
+
+def test_demo_tse_needs_and_uses_the_speaker(tmp_path, capsys):
+    joint, _, _ = tiny_engines(3, task="tse")
+    ckpt = tmp_path / "tse.pt"
+    torch.save({"config": joint.cfg.to_dict(), "model": joint.state_dict()}, ckpt)
+    mix, refs = synthetic_sample("tse", seconds=0.4)
+    sf.write(tmp_path / "mix.wav", mix.T, 16000)
+    sf.write(tmp_path / "src.wav", refs.T, 16000)
+    args = ["demo", "--checkpoint", str(ckpt), "--input", str(tmp_path / "mix.wav"), "--sources",
+            str(tmp_path / "src.wav"), "--out", str(tmp_path / "demo"), "--fast"]
+    assert main(args + ["--speaker", str(tmp_path / "none.npy")]) == 2
+    assert "embedding" in capsys.readouterr().err
+    np.save(tmp_path / "spk.npy", np.random.default_rng(0).standard_normal(256).astype(np.float32))
+    assert main(args + ["--speaker", str(tmp_path / "spk.npy")]) == 0
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["task"] == "tse" and report["runs"]["boosted"]["hints_used"] > 0

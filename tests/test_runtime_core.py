@@ -46,3 +46,19 @@ def test_core_device_missing_hints_equal_reference(exported):
     out, stats = run_device(c_device.open_stream(), x)
     assert float(np.abs(out - reference_output(joint, x, delivered=np.zeros(40, bool))).max()) <= 1e-4
     assert stats.hints_missing == 37
+
+
+def test_core_device_hint_bookkeeping_matches_reference_stream(exported):
+    *_, t_device, _, c_device = exported
+    h = np.ones((8, 97), np.float32)
+    x = np.zeros((2, 128), np.float32)
+    got = []
+    for device in (t_device, c_device):
+        s = device.open_stream()
+        r = [s.push_hint(0, h), s.push_hint(0, h), s.push_hint(10_000, h)]
+        for _ in range(5):
+            s.process_chunk(x)
+        r += [s.push_hint(1, h), s.push_hint(2, h)]
+        s.process_chunk(x)
+        got.append((r, s.chunk_index, s.counters()))
+    assert got[0] == got[1]

@@ -163,3 +163,24 @@ def test_weights_file_identity_matches_reference_engines(tmp_path):
         load_engine("server", model=__file__)
     with pytest.raises(ValueError, match="exactly one"):
         load_engine("device")
+
+
+def test_device_stream_hint_bookkeeping():
+    """push_hint: stored, late, duplicate, too far ahead; counters as the loop reports them."""
+    _, _, device = tiny_engines(2)
+    s = device.open_stream()
+    h = np.ones((8, 97), np.float32)
+    x = np.zeros((2, 128), np.float32)
+    assert s.push_hint(0, h) and not s.push_hint(0, h)  # duplicate
+    assert not s.push_hint(10_000, h)  # beyond the ring
+    for _ in range(4):  # chunks 0..3 use hints of chunks -2..1: 0 is there, 1 is not
+        s.process_chunk(x)
+    assert not s.push_hint(1, h)  # chunk 3 already ran without it: late
+    assert s.push_hint(2, h)
+    s.process_chunk(x)
+    assert s.chunk_index == 5
+    assert s.counters() == dict(chunks=5, hints_used=2, hints_missing=1, hints_late=1, hints_dropped=2)
+    with pytest.raises(ValueError, match="hint"):
+        s.push_hint(3, np.ones((4, 97), np.float32))
+    with pytest.raises(ValueError, match="audio chunk"):
+        s.process_chunk(np.zeros((2, 64), np.float32))

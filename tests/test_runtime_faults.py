@@ -58,14 +58,14 @@ def test_server_killed_mid_stream_output_continues_and_reconnects():
     # no gap: every chunk produced audio, hinted or not
     energy = (out.reshape(4, n, 128) ** 2).sum(axis=(0, 2))
     assert (energy[3:] > 0).all()
-    used = stats.hint_used
+    used, arrived = stats.hint_used, np.isfinite(stats.hint_age_ms)
     assert stats.client["connects"] >= 2 and stats.client["disconnects"] >= 1
     assert stats.hints_missing >= 30, stats.summary()  # about 0.5 s without a server
-    assert used[40:60].any(), "no hints before the kill"
-    # after the reconnect hints are used again (some may be late on a busy CI machine)
-    assert used[-60:].sum() >= 15, "hints did not resume after the server came back"
-    gap = np.flatnonzero(~used[60:190]) + 60
-    assert gap.size >= 30
+    # hints flowed before the kill and flow again after the reconnect (on time or late: a busy
+    # CI machine may delay them past the 24 ms budget, which is counted, not an error)
+    assert arrived[:55].sum() >= 10, "no hints before the kill"
+    assert arrived[-60:].sum() >= 15, "hints did not resume after the server came back"
+    assert not used[85:115].any() and not arrived[85:115].any()  # the outage: no server, no hints
     assert stats.wall_s < n * 0.008 + 1.0
 
 

@@ -124,7 +124,8 @@ def _free_port() -> int:
 def test_torchrun_two_processes_keep_identical_weights(tmp_path):
     """torchrun --nproc_per_node=2 (gloo on loopback): both ranks end with the same weights, which
     match a single-process run with the same global batch."""
-    recipe = _recipe(tmp_path, TINY_KB, "rank_weights = true\n")
+    # 5 validation items: the ranks' validation shards differ in length (3 and 2).
+    recipe = _recipe(tmp_path, TINY_KB, "rank_weights = true\n", replace={"n_items = 4": "n_items = 5"})
     env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
@@ -155,8 +156,11 @@ def test_committed_recipes_parse(path):
     else:
         cfg = r.model_config()
         assert r.data_spec("train")["task"] == cfg.task
-        if not path.stem.startswith("tiny"):  # the paper's recipe (SPEC.md section 5)
-            t = r.train
+        t = r.train
+        if path.stem.endswith("-r2k"):  # the reduced recipes of docs/training.md
+            assert (t.batch, t.epochs * t.steps_per_epoch, r.data_spec("train")["clip_seconds"]) == (4, 2000, 2.0)
+            assert t.freeze_large == (cfg.kb is not None)
+        elif not path.stem.startswith("tiny"):  # the paper's recipe (SPEC.md section 5)
             assert (t.batch, t.lr, t.clip, t.lr_patience, t.lr_factor, t.lr_min) == (8, 1e-3, 1.0, 4, 0.5, 1e-6)
             assert t.epochs == (20 if cfg.kb is not None else 100)
 
@@ -173,3 +177,18 @@ def test_freeze_large_keeps_the_large_model_fixed(tmp_path):
     assert all(torch.equal(after[k], init[k]) for k in init if k.startswith("large."))
     assert not torch.equal(after["compress.conv.conv.weight"], init["compress.conv.conv.weight"])
     assert not torch.equal(after["small.decoder.deconv.weight"], init["small.decoder.deconv.weight"])
+
+
+@pytest.mark.parametrize("task", ["tse", "se"])
+def test_tse_and_se_train_and_validate(tmp_path, task):
+    """The TSE speaker embedding and the per-ear SI-SDR loss go through the same loop."""
+    recipe = load_recipe(_recipe(tmp_path, TINY_KB, replace={
+        'config = "ss-small-kb-d1-c2"': f'config = "{task}-small-kb-d1-c2"', 'task = "ss"': f'task = "{task}"',
+        "epochs = 2": "epochs = 1", "steps_per_epoch = 3": "steps_per_epoch = 2"}))
+    s = train(recipe, tmp_path / task, progress=False)
+    assert s["global_step"] == 2 and s["best_si_snri"] > -100
+    ck = load_checkpoint(tmp_path / task / "best.pt")
+    assert ck["config"]["task"] == task
+    if task == "tse":
+        assert any(k.startswith("small.speaker_films.") for k in ck["model"])
+        assert any(k.startswith("large.speaker_films.") for k in ck["model"])

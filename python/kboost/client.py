@@ -256,7 +256,11 @@ class HintClient:
                 for f in dec.feed(data):
                     if isinstance(f, P.Hint):
                         self._count("hints_received")
-                        self.on_hint(f.chunk_index, f.hint, time.monotonic())
+                        try:
+                            self.on_hint(f.chunk_index, f.hint, time.monotonic())
+                        except Exception:  # noqa: BLE001  a failing callback must not kill the receiver
+                            self._count("hint_callback_errors")
+                            log.exception("on_hint failed for the hint of chunk %d", f.chunk_index)
                     elif isinstance(f, P.HelloAck):
                         self.connected.set()
                         log.info("connected to hint server %s:%d (codec %s, from chunk %d)",

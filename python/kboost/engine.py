@@ -188,10 +188,6 @@ class HintRing:
                 del self._items[k]
             return h
 
-    def skip_to(self, chunk_index: int) -> None:
-        with self._lock:
-            self._next_take = max(self._next_take, chunk_index)
-
 
 # ---- the C++ core -----------------------------------------------------------------------------
 def core_available() -> bool:

@@ -255,7 +255,9 @@ def run_live(stream: DeviceStream, client=None, duration_s: float | None = None,
     try:
         import sounddevice as sd  # type: ignore[import-not-found]
     except (ImportError, OSError) as e:
-        raise RuntimeError(f"--live needs the sounddevice package and PortAudio ({e}): pip install sounddevice") from e
+        raise RuntimeError(
+            f"--live needs the sounddevice package and PortAudio ({e}): pip install 'kboost[live]'"
+        ) from e
     try:
         sd.check_input_settings(device=device, channels=2, samplerate=SAMPLE_RATE, dtype="float32")
         sd.check_output_settings(device=device, channels=2, samplerate=SAMPLE_RATE, dtype="float32")

@@ -106,7 +106,8 @@ def make_inputs(cfg, role: str, n_chunks: int, seed: int = 0) -> Inputs:
     return Inputs(chunks, hints, speaker, cfg.kb.delay if role == "device" else 0)
 
 
-# ---- runtimes: each is a callable processing chunk k of its own stream, returning the audio out --------
+# ---- runtimes: each is a callable processing chunk k of its own stream and returning its outputs as one
+# flat float32 array: the audio out [n_out * 128], then, for a server, the compressed hint [C_h * 97] ------
 class Unavailable(Exception):
     """A runtime that cannot run here; the message says why (shown in every output)."""
 
@@ -121,7 +122,7 @@ def torch_runner(module, cfg, role: str, inp: Inputs) -> Callable[[int], np.ndar
         def step(k: int) -> np.ndarray:
             with torch.no_grad():
                 out, state[0] = module.step(chunks[k], state[0])
-            return out.numpy()
+            return out.numpy().ravel()
     elif role == "device":
         state = [module.small.init_state(1, speaker)]
         hints = [torch.from_numpy(inp.delayed_hint(k)) for k in range(len(chunks))]
@@ -129,16 +130,16 @@ def torch_runner(module, cfg, role: str, inp: Inputs) -> Callable[[int], np.ndar
         def step(k: int) -> np.ndarray:
             with torch.no_grad():
                 out, state[0] = module.small.step(chunks[k], state[0], hints[k])
-            return out.numpy()
+            return out.numpy().ravel()
     else:  # server: the large model's output and its compressed hint
         state = [module.init_state(1, speaker)]
 
         def step(k: int) -> np.ndarray:
             with torch.no_grad():
                 out, spec, ls = module.large.step_spec(chunks[k], JointModel._sub(state[0], "large."))
-                _, cs = module.compress.step(spec, {"compress.hist": state[0]["compress.hist"]})
+                e, cs = module.compress.step(spec, {"compress.hist": state[0]["compress.hist"]})
                 state[0] = {**cs, **{f"large.{n}": v for n, v in ls.items()}}
-            return out.numpy()
+            return np.concatenate([out.numpy().ravel(), e.numpy().ravel()])
     return step
 
 
@@ -151,7 +152,7 @@ def ort_runner(module, cfg, role: str, inp: Inputs, workdir: Path) -> Callable[[
     hints = [inp.delayed_hint(k) for k in range(len(inp.chunks))]
 
     def step(k: int) -> np.ndarray:
-        return stepper.step(inp.chunks[k], hints[k])[0]
+        return np.concatenate([a.ravel() for a in stepper.step(inp.chunks[k], hints[k])])
     return step
 
 
@@ -192,7 +193,7 @@ def kboost_runner(module, cfg, role: str, inp: Inputs, workdir: Path) -> Callabl
 
         def step(k: int) -> np.ndarray:
             streamer.process_chunk_with_hint(chunks[k], out, hint_out)
-            return out[None].copy()
+            return np.concatenate([out.ravel(), hint_out.ravel()])
         return step
     hints = [np.ascontiguousarray(h[0]) for h in inp.hints] if inp.hints is not None else None
     refused = [0]
@@ -202,7 +203,7 @@ def kboost_runner(module, cfg, role: str, inp: Inputs, workdir: Path) -> Callabl
             if not streamer.push_hint(k, hints[k]):
                 refused[0] += 1
         streamer.process_chunk(chunks[k], out)
-        return out[None].copy()
+        return out.ravel().copy()
     if hints is not None:
         step.refused = refused  # type: ignore[attr-defined]
     return step
@@ -270,18 +271,19 @@ def run_case(case, n_chunks: int, n_warmup: int, round_size: int, runtimes: list
         except Unavailable as e:
             res["runtimes"][rt] = {"available": False, "why": str(e)}
             log(f"  {rt}: NOT MEASURED: {e}")
-    outs = {rt: np.zeros((n_warmup + n_chunks, cfg.n_out, CHUNK_SIZE), np.float32) for rt in steps}
+    n_values = cfg.n_out * CHUNK_SIZE + (cfg.hint_size if case.role == "server" else 0)
+    outs = {rt: np.zeros((n_warmup + n_chunks, n_values), np.float32) for rt in steps}
     times = {rt: np.zeros(n_chunks, np.float64) for rt in steps}
     for rt, step in steps.items():
         for k in range(n_warmup):
-            outs[rt][k] = step(k)[0]
+            outs[rt][k] = step(k)
     for start in range(n_warmup, n_warmup + n_chunks, round_size):
         for rt, step in steps.items():
             for k in range(start, min(start + round_size, n_warmup + n_chunks)):
                 t0 = time.perf_counter_ns()
                 y = step(k)
                 times[rt][k - n_warmup] = (time.perf_counter_ns() - t0) / 1000
-                outs[rt][k] = y[0]
+                outs[rt][k] = y
     for rt in steps:
         r = {"available": True, **percentiles(times[rt]), "n_chunks": n_chunks}
         if "torch" in outs and rt != "torch":

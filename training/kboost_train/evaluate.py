@@ -152,6 +152,9 @@ def evaluate(checkpoints: list[Path], data_spec: dict[str, Any], delays: list[in
             runs = [None]
         elif mode == "per-delay":
             runs = [cfg.kb.delay] if cfg.kb.delay in delays else []
+            if not runs:
+                print(f"kboost eval: skipping {path}: trained for delay {cfg.kb.delay}, not among --delays "
+                      f"{delays} (or use --mode conditioned)", file=sys.stderr)
         else:
             runs = list(delays)
         models.append((path, model, cfg, role, runs))

@@ -332,9 +332,11 @@ class KBFusion(nn.Module):
         o = self.proj_norm(self.proj_act(self.proj_linear(o)))  # [B, T, F, D]
         return x + o.permute(0, 3, 1, 2)
 
-    def forward(self, x: Tensor, hint: Tensor) -> Tensor:
-        """x [B, D, T, F]; hint [B, C_h, T, F], frame t holding the hint frame t uses."""
-        x_aligned = F.pad(x, (0, 0, self.delay, 0))[:, :, : x.shape[2]]
+    def forward(self, x: Tensor, hint: Tensor, delay: int | None = None) -> Tensor:
+        """x [B, D, T, F]; hint [B, C_h, T, F], frame t holding the hint frame t uses. ``delay``
+        overrides the alignment delay the layer was built with (a delay-conditioned model)."""
+        d = self.delay if delay is None else delay
+        x_aligned = F.pad(x, (0, 0, d, 0))[:, :, : x.shape[2]]
         m = self._fuse(x_aligned, hint)
         k, v = self._heads(m, "k", self.e), self._heads(m, "v", self.v)
         return self._attend(x, k, v, band_mask(x.shape[2], self.window, x.device))

@@ -115,9 +115,10 @@ class TFGridNet(nn.Module):
                 raise ValueError(f"hints: expected shape {want}, got {tuple(hints.shape)}")
 
     def forward_spec(self, feats: Tensor, speaker: Tensor | None = None,
-                     hints: Tensor | None = None) -> Tensor:
+                     hints: Tensor | None = None, delay: int | None = None) -> Tensor:
         """Features [B, 4, T, F] -> output spectrogram [B, 2*n_out, T, F] (channel 2o = re, 2o+1 = im
-        of output o). ``hints``: [B, C_h, T, F], the delayed hints (zeros = no hint)."""
+        of output o). ``hints``: [B, C_h, T, F], the delayed hints (zeros = no hint); ``delay``:
+        the fusion's feature alignment if not the config's (the hints must be delayed to match)."""
         x = self.encoder_norm(self.encoder(feats))
         if self.fusions is not None and hints is None:
             hints = feats.new_zeros(feats.shape[0], self.cfg.n_hint_channels, feats.shape[2], N_FREQ)
@@ -127,18 +128,19 @@ class TFGridNet(nn.Module):
                 if self.speaker_films is not None:
                     x = self.speaker_films[i](x, speaker)
                 if self.fusions is not None:
-                    x = self.fusions[i](x, hints)
+                    x = self.fusions[i](x, hints, delay)
         return self.decoder(x)
 
     def synthesize(self, spec: Tensor, n_samples: int) -> Tensor:
         b, c, t, f = spec.shape
         return self.stft.synthesis(spec.view(b, c // 2, 2, t, f), n_samples)
 
-    def forward(self, x: Tensor, speaker: Tensor | None = None, hints: Tensor | None = None) -> Tensor:
-        """[B, 2, N] -> [B, n_out, N]. ``hints`` as in :meth:`forward_spec` (KB models only)."""
+    def forward(self, x: Tensor, speaker: Tensor | None = None, hints: Tensor | None = None,
+                delay: int | None = None) -> Tensor:
+        """[B, 2, N] -> [B, n_out, N]. ``hints``, ``delay`` as in :meth:`forward_spec` (KB only)."""
         feats = self.stft.analysis(x)
         self._check(x, speaker, hints, feats.shape[2])
-        return self.synthesize(self.forward_spec(feats, speaker, hints), x.shape[-1])
+        return self.synthesize(self.forward_spec(feats, speaker, hints, delay), x.shape[-1])
 
     # ---- streaming -------------------------------------------------------------------------------
     def init_state(self, batch: int = 1, speaker: Tensor | None = None) -> State:
@@ -242,12 +244,14 @@ class JointModel(nn.Module):
     def forward(self, x: Tensor, speaker: Tensor | None = None, hint_mask: Tensor | None = None,
                 delay: int | None = None) -> Tensor:
         """[B, 2, N] -> small model output [B, n_out, N]. ``hint_mask`` [B or 1, T] (1 = arrived,
-        0 = missing) zeroes hint frames as the device sees them (after the delay)."""
+        0 = missing) zeroes hint frames as the device sees them (after the delay). ``delay``
+        overrides the config's: hints and the fusion's feature alignment both use it, as a
+        streaming model built with that delay would."""
         d = self.cfg.kb.delay if delay is None else delay
         e = delay_frames(self.hints(x, speaker), d)
         if hint_mask is not None:
             e = e * hint_mask[:, None, :, None].to(e.dtype)
-        return self.small(x, speaker, hints=e)
+        return self.small(x, speaker, hints=e, delay=d)
 
     # ---- streaming, hints through an explicit FIFO of d chunks -----------------------------------
     def init_state(self, batch: int = 1, speaker: Tensor | None = None) -> State:

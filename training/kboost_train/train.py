@@ -70,7 +70,6 @@ import os
 import shutil
 import sys
 import time
-import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -87,6 +86,11 @@ from kboost_train import build_model
 from kboost_train.losses import improvements, loss_fn
 from kboost_train.models import JointModel
 from kboost_train.stft import n_frames
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI (the train extra installs it)
+    import tomli as tomllib
 
 # ---------------------------------------------------------------------------------------------------
 # Recipe
@@ -450,7 +454,9 @@ def forward_batch(model: nn.Module, batch: dict[str, Any], mask: Tensor | None =
 @torch.no_grad()
 def validate(model: nn.Module, loader: DataLoader, task: str, device: torch.device, d: Dist,
              delay: int | None = None) -> dict[str, float]:
-    """Mean loss, SI-SNRi and SNRi over the (sharded) loader, reduced over ranks."""
+    """Mean loss, SI-SNRi and SNRi over the (sharded) loader, reduced over ranks. Runs the unwrapped
+    module: the ranks' shards may differ in length, and a DDP forward is a collective."""
+    model = unwrap(model)
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64)
     for batch in loader:
@@ -640,13 +646,14 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
                 break
         if t.rank_weights:
             torch.save(unwrap(ddp).state_dict(), out / f"rank{d.rank}.pt")
+        if d.on:
+            dist.barrier()  # on success only: after an error the other ranks may sit in a collective
     finally:
         if log is not None:
             log.close()
         if tb is not None:
             tb.close()
         if d.on:
-            dist.barrier()
             dist.destroy_process_group()
     return {"epoch": epoch, "global_step": global_step, "best_si_snri": best, "stopped": stopped,
             "seconds": time.perf_counter() - t_start, "world_size": d.world}

@@ -47,6 +47,9 @@ struct StreamState;  // the layer states (csrc/src/stream/stream_state.h)
 class HintRing;      // the SPSC ring of hints (csrc/src/stream/hint_ring.h)
 }  // namespace detail
 
+/// The kernel set chosen for this CPU at start-up: "avx2+fma" or "ref" (the baseline ISA).
+const char* kernel_isa();
+
 struct StreamerOptions {
   /// Slots of the hint ring: how far ahead of need (in chunks) a hint may arrive. >= 1.
   int hint_ring_size = 64;

@@ -22,22 +22,32 @@ using LinearAccFn = void (*)(int m, int k, int n, const float* x, int ldx, const
 /// c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c). h, c: [H], updated in place.
 using LstmCellFn = void (*)(int h, const float* gates, float* h_state, float* c_state);
 
+/// One recurrent LSTM step from precomputed input projections pre [4H] (bias included):
+/// gates = pre + W_hh h (whh_t [H, 4H]), then the cell update. gates: scratch [4H].
+using LstmStepFn = void (*)(int h, const float* pre, const float* whh_t, float* gates, float* h_state,
+                            float* c_state);
+/// sum_i a[i] b[i] (a fixed summation order per variant).
+using DotFn = float (*)(int n, const float* a, const float* b);
+/// y += a x.
+using AxpyFn = void (*)(int n, float a, const float* x, float* y);
+
 struct Kernels {
   const char* name;
   LinearFn linear;
   LinearAccFn linear_acc;
   LstmCellFn lstm_cell;
+  LstmStepFn lstm_step;
+  DotFn dot;
+  AxpyFn axpy;
 };
 
-void linear_ref(int m, int k, int n, const float* x, int ldx, const float* wt, const float* bias,
-                float* y, int ldy);
-void linear_acc_ref(int m, int k, int n, const float* x, int ldx, const float* wt, float* y,
-                    int ldy);
-void lstm_cell_ref(int h, const float* gates, float* h_state, float* c_state);
-
-/// The scalar table (tests compare ISA variants with it).
+/// The scalar reference table (the baseline ISA of the target: SSE2 on x86-64, NEON on aarch64,
+/// through the compiler's vectoriser) and, on x86-64, the AVX2+FMA table (same source).
 const Kernels& kernels_ref();
-/// The table chosen for this CPU, once (thread-safe).
+const Kernels* kernels_avx2();  ///< null where not built
+
+/// The table chosen for this CPU, once (thread-safe): AVX2+FMA where the CPU has both, else the
+/// reference. KBOOST_KERNELS=ref in the environment forces the reference (tests, comparisons).
 const Kernels& kernels();
 
 // ---- small element-wise helpers (inline, no dispatch) ---------------------------------------------

@@ -1,53 +1,34 @@
-// Scalar reference kernels: plain loops, written so that the compiler vectorises the inner loop
-// over contiguous outputs with the baseline ISA of the target.
+// The reference kernel table: kernels_body.inc compiled with the target's baseline flags, plus the
+// helpers that need no variants and the start-up choice of a table.
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels/kernels.h"
+#include "kernels/kernels_body.inc"
 
 namespace kboost::kernels {
 
-void linear_ref(int m, int k, int n, const float* x, int ldx, const float* wt, const float* bias,
-                float* y, int ldy) {
-  for (int i = 0; i < m; ++i) {
-    float* yi = y + static_cast<long>(i) * ldy;
-    if (bias != nullptr) {
-      for (int j = 0; j < n; ++j) yi[j] = bias[j];
-    } else {
-      for (int j = 0; j < n; ++j) yi[j] = 0.0f;
-    }
-  }
-  linear_acc_ref(m, k, n, x, ldx, wt, y, ldy);
+const Kernels& kernels_ref() {
+  static const Kernels table{"ref", &body_linear, &body_linear_acc, &body_lstm_cell, &body_lstm_step, &body_dot,
+                             &body_axpy};
+  return table;
 }
 
-void linear_acc_ref(int m, int k, int n, const float* x, int ldx, const float* wt, float* y,
-                    int ldy) {
-  for (int i = 0; i < m; ++i) {
-    const float* xi = x + static_cast<long>(i) * ldx;
-    float* __restrict yi = y + static_cast<long>(i) * ldy;
-    for (int p = 0; p < k; ++p) {
-      const float a = xi[p];
-      const float* __restrict w = wt + static_cast<long>(p) * n;
-      for (int j = 0; j < n; ++j) yi[j] += a * w[j];
-    }
-  }
+const Kernels& kernels() {
+  static const Kernels& table = [] () -> const Kernels& {
+    const char* force = std::getenv("KBOOST_KERNELS");
+    if (force != nullptr && std::strcmp(force, "ref") == 0) return kernels_ref();
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (kernels_avx2() != nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      return *kernels_avx2();
+#endif
+    return kernels_ref();
+  }();
+  return table;
 }
 
-static inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-
-void lstm_cell_ref(int h, const float* gates, float* h_state, float* c_state) {
-  const float* gi = gates;
-  const float* gf = gates + h;
-  const float* gg = gates + 2 * h;
-  const float* go = gates + 3 * h;
-  for (int j = 0; j < h; ++j) {
-    const float c = sigmoid(gf[j]) * c_state[j] + sigmoid(gi[j]) * std::tanh(gg[j]);
-    c_state[j] = c;
-    h_state[j] = sigmoid(go[j]) * std::tanh(c);
-  }
-}
-
-void layer_norm_rows(int m, int n, const float* x, const float* w, const float* b, float* y,
-                     float eps) {
+void layer_norm_rows(int m, int n, const float* x, const float* w, const float* b, float* y, float eps) {
   for (int i = 0; i < m; ++i) {
     const float* xi = x + static_cast<long>(i) * n;
     float* yi = y + static_cast<long>(i) * n;
@@ -75,17 +56,6 @@ void softmax(float* x, int n) {
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int i = 0; i < n; ++i) x[i] *= inv;
-}
-
-const Kernels& kernels_ref() {
-  static const Kernels table{"ref", &linear_ref, &linear_acc_ref, &lstm_cell_ref};
-  return table;
-}
-
-const Kernels& kernels() {
-  // ISA variants are chosen here once; until one exists, the reference is the table.
-  static const Kernels& table = kernels_ref();
-  return table;
 }
 
 }  // namespace kboost::kernels

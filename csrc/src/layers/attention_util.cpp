@@ -9,20 +9,19 @@ namespace kboost::layers {
 void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stride_k,
                  const float* v_ring, size_t slot_stride_v, int n_v, int window, long t, float scale,
                  float* scores, float* out) {
+  const auto& k = kernels::kernels();
   const long first = std::max(0L, t - window + 1);
   const int n = static_cast<int>(t - first + 1);
   for (int j = 0; j < n; ++j) {
     const float* kj = k_ring + static_cast<size_t>((first + j) % window) * slot_stride_k;
-    float acc = 0.0f;
-    for (int i = 0; i < n_qk; ++i) acc += q[i] * kj[i];
-    scores[j] = acc * scale;
+    scores[j] = k.dot(n_qk, q, kj) * scale;
   }
   kernels::softmax(scores, n);
   std::fill(out, out + n_v, 0.0f);
   for (int j = 0; j < n; ++j) {
     const float p = scores[j];
     const float* vj = v_ring + static_cast<size_t>((first + j) % window) * slot_stride_v;
-    for (int i = 0; i < n_v; ++i) out[i] += p * vj[i];
+    k.axpy(n_v, p, vj, out);
   }
 }
 

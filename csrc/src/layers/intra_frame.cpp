@@ -56,18 +56,16 @@ void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const floa
   std::fill(s.h.begin(), s.h.end(), 0.0f);
   std::fill(s.c.begin(), s.c.end(), 0.0f);
   for (int f = 0; f < F; ++f) {
-    k.linear(1, h, g, s.h.data(), h, w.whh_t_fwd.data(), s.pre.data() + static_cast<size_t>(f) * 2 * g,
-             s.gates.data(), g);
-    k.lstm_cell(h, s.gates.data(), s.h.data(), s.c.data());
+    k.lstm_step(h, s.pre.data() + static_cast<size_t>(f) * 2 * g, w.whh_t_fwd.data(), s.gates.data(), s.h.data(),
+                s.c.data());
     std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h);
   }
   // Backward recurrence over bins F-1..0.
   std::fill(s.h.begin(), s.h.end(), 0.0f);
   std::fill(s.c.begin(), s.c.end(), 0.0f);
   for (int f = F - 1; f >= 0; --f) {
-    k.linear(1, h, g, s.h.data(), h, w.whh_t_bwd.data(), s.pre.data() + static_cast<size_t>(f) * 2 * g + g,
-             s.gates.data(), g);
-    k.lstm_cell(h, s.gates.data(), s.h.data(), s.c.data());
+    k.lstm_step(h, s.pre.data() + static_cast<size_t>(f) * 2 * g + g, w.whh_t_bwd.data(), s.gates.data(),
+                s.h.data(), s.c.data());
     std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h + h);
   }
   // y = x + Linear(hs); computed into z (free now) so that x == y is allowed.

@@ -55,6 +55,8 @@ void StreamState::reset() {
 
 }  // namespace detail
 
+const char* kernel_isa() { return kernels::kernels().name; }
+
 Streamer::Streamer(std::shared_ptr<const Model> model, const StreamerOptions& options)
     : model_(std::move(model)) {
   KBOOST_CHECK(model_ != nullptr, "Streamer: the model is null");

@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", default=None, help="binaural 16 kHz mixture (default: the bundled sample)")
     p.add_argument("--sources", default=None,
                    help="reference sources of --input, n_out channels (SS: s0 L, s0 R, s1 L, s1 R)")
+    p.add_argument("--speaker", default=None,
+                   help="TSE: the enrollment embedding (.npy, 256 values; default: the bundled sample's)")
     p.add_argument("--out", default="kboost-demo", help="folder for the outputs (default ./kboost-demo)")
     p.add_argument("--codec", default="fp32", choices=["fp32", "fp16", "int8"])
     p.add_argument("--fast", action="store_true",
@@ -174,6 +176,7 @@ def _plot(path: Path, mix: np.ndarray, outs: dict[str, np.ndarray], stats: dict)
 def run(args: argparse.Namespace) -> int:
     from kboost import protocol as P
     from kboost.audio import pad_for_stream, unpad_stream, write_wav
+    from kboost.cli import CommandError
     from kboost.metrics import si_snr_improvement
     from kboost.realtime import percentiles, run_device
     from kboost.server import HintServer
@@ -184,6 +187,15 @@ def run(args: argparse.Namespace) -> int:
     mix, refs, sample_desc = _sample(args, ident.task)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    speaker = None
+    if ident.task == "tse":
+        spk_path = Path(args.speaker) if args.speaker else ASSETS / "sample_speaker.npy"
+        if spk_path.is_file():
+            speaker = np.load(spk_path).astype(np.float32).ravel()
+        elif args.random:
+            speaker = np.random.default_rng(0).standard_normal(256).astype(np.float32)
+        else:
+            raise CommandError(f"a TSE model needs the target's embedding: {spk_path} not found (--speaker)")
     realtime = not args.fast
     n = mix.shape[1]
     x = pad_for_stream(mix)
@@ -192,14 +204,14 @@ def run(args: argparse.Namespace) -> int:
     host, port = srv.start()
     print(f"kboost demo: hint server on {host}:{port} ({server_engine.description})")
     try:
-        y_b, st_b = run_device(device.open_stream(), x, (host, port), realtime=realtime,
+        y_b, st_b = run_device(device.open_stream(speaker), x, (host, port), realtime=realtime,
                                wait_hint_s=0.0 if realtime else 10.0, codec=P.Codec.parse(args.codec),
-                               connect_wait_s=5.0)
+                               connect_wait_s=5.0, speaker=speaker)
     finally:
         srv.close()
     print(f"  boosted (delay {ident.delay}): {st_b.summary()}")
     alone_engine = alone or device
-    y_a, st_a = run_device(alone_engine.open_stream(), x, realtime=realtime)
+    y_a, st_a = run_device(alone_engine.open_stream(speaker), x, realtime=realtime)
     print(f"  alone{'' if alone else ' (same model, every hint missing)'}: {st_a.summary()}")
     outs = {"boosted": unpad_stream(y_b, n), "alone": unpad_stream(y_a, n)}
     stats = {"boosted": st_b, "alone": st_a}

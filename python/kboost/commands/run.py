@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,6 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level)
     if args.realtime or args.live:
-        import sys
-
         sys.setswitchinterval(5e-4)  # hand the GIL to the audio thread within 0.5 ms, not 5 ms
     engine = load_engine_from_args(args, "device")
     ident = engine.identity
@@ -95,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         Path(args.stats).parent.mkdir(parents=True, exist_ok=True)
         Path(args.stats).write_text(json.dumps(d, indent=1) + "\n")
     print(f"kboost run: wrote {args.output}: {stats.summary()}")
+    if server is not None and not refused and stats.client.get("connects", 0) == 0:
+        print(f"kboost run: warning: could not reach the hint server at {args.server}; the output was "
+              "made without hints", file=sys.stderr)
     if refused:
         raise CommandError(f"the hint server refused the stream ({refused}); the output was made without hints")
     return 0

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Instructions per chunk of the C++ core (repeatable, unlike wall time on a shared machine):
+# callgrind over kboost_latency at two chunk counts; the difference / 100 is the per-chunk cost.
+#   benchmarks/callgrind_per_chunk.sh BUILD_DIR MODEL.gguf
+# KBOOST_KERNELS=ref in the environment measures the reference kernels.
+set -euo pipefail
+tool=$1/kboost_latency
+model=$2
+count() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$tool" "$model" --chunks "$1" --warmup 5 2>&1 \
+    | sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+}
+a=$(count 20)
+b=$(count 120)
+echo "$(basename "$model"): $(( (b - a) / 100 )) instructions per chunk (${KBOOST_KERNELS:-auto} kernels)"

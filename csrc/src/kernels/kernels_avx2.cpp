@@ -1,0 +1,19 @@
+// The AVX2+FMA kernel table: kernels_body.inc compiled with -mavx2 -mfma -ffp-contract=fast (set
+// for this file only in CMakeLists.txt); chosen at start-up only on CPUs that have both.
+#include "kernels/kernels.h"
+
+#if defined(KBOOST_HAVE_AVX2_KERNELS)
+#include "kernels/kernels_body.inc"
+
+namespace kboost::kernels {
+const Kernels* kernels_avx2() {
+  static const Kernels table{"avx2+fma", &body_linear, &body_linear_acc, &body_lstm_cell, &body_lstm_step, &body_dot,
+                             &body_axpy};
+  return &table;
+}
+}  // namespace kboost::kernels
+#else
+namespace kboost::kernels {
+const Kernels* kernels_avx2() { return nullptr; }
+}  // namespace kboost::kernels
+#endif
