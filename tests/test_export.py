@@ -193,3 +193,18 @@ def test_export_refuses_bad_parts_and_weights(tmp_path):
     with pytest.raises(ValueError, match="blocks.1.inter.linear.bias"):
         export_module(m, cfg, tmp_path / "a.gguf")
     assert not (tmp_path / "a.gguf").exists()
+
+
+def test_stub_matches_the_binding():
+    """python/kboost/_core.pyi documents exactly the public members of the WeightsFile binding."""
+    import ast
+    from pathlib import Path
+
+    import kboost
+
+    tree = ast.parse((Path(kboost.__file__).parent / "_core.pyi").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "WeightsFile")
+    stubbed = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    bound = {n for n in dir(_core.WeightsFile) if not n.startswith("_")}
+    assert stubbed == bound
+    assert any(isinstance(n, ast.ClassDef) and n.name == "Error" for n in tree.body)
