@@ -413,6 +413,14 @@ def write_attribution(cache: Path, roots: dict[str, Path]) -> Path:
         for c in sorted(glob.glob(str(root / "usr/share/doc/*/copyright"))):
             parts.append(f"\n{'=' * 100}\n{p}: {Path(c).relative_to(root)}\n{'=' * 100}\n")
             parts.append(Path(c).read_text(errors="replace"))
+    # the synthesisers and voices are installed, not unpacked: their copyright files from the system
+    installed = [p for ps in sources.ENGINE_PACKAGES.values() for p in ps] + \
+        sorted(set(sources.FESTIVAL_VOICE_PACKAGES.values()))
+    for p in installed:
+        c = Path("/usr/share/doc") / p / "copyright"
+        if c.is_file():
+            parts.append(f"\n{'=' * 100}\n{p} (installed synthesiser / voice): {c}\n{'=' * 100}\n")
+            parts.append(c.read_text(errors="replace"))
     path = cache / "ATTRIBUTION"
     path.write_text("".join(parts))
     return path
