@@ -61,6 +61,8 @@ def test_error_is_value_and_runtime_error(good):
 def test_missing_file(tmp_path):
     with pytest.raises(Error, match=r"cannot open weights file '.*nope\.gguf'"):
         _core.WeightsFile.load(str(tmp_path / "nope.gguf"))
+    with pytest.raises(Error, match="it is a directory, expected a .gguf file"):
+        _core.WeightsFile.load(str(tmp_path))
 
 
 @pytest.mark.parametrize("where", ["empty", "magic", "header", "metadata", "tensor_infos", "data", "last_byte"])

@@ -109,6 +109,10 @@ KBOOST_TEST(load_from_disk) {
   EXPECT_EQ(w.tensor("encoder.conv.bias", {2}).data[0], 0.5f);
   std::remove(path.c_str());
   EXPECT_THROWS_WITH(WeightsFile::load(path), "cannot open weights file 'kboost_test_weights.gguf'");
+  EXPECT_THROWS_WITH(WeightsFile::load("."), "cannot open weights file '.': it is a directory");
+#ifdef __linux__
+  EXPECT_THROWS_WITH(WeightsFile::load("/dev/null"), "'/dev/null': not a regular file");
+#endif
 }
 
 KBOOST_TEST(every_truncation_is_an_error) {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -422,14 +423,24 @@ class GgufParser {
 // ---- WeightsFile --------------------------------------------------------------------------------
 
 WeightsFile WeightsFile::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  KBOOST_CHECK(!ec && fs::exists(st), "cannot open weights file '", path, "': ",
+               ec ? ec.message() : std::string("no such file"));
+  KBOOST_CHECK(!fs::is_directory(st), "cannot open weights file '", path, "': it is a directory, expected a .gguf file");
+  KBOOST_CHECK(fs::is_regular_file(st), "cannot open weights file '", path, "': not a regular file");
+  const uintmax_t size = fs::file_size(path, ec);
+  KBOOST_CHECK(!ec, "cannot read weights file '", path, "': ", ec.message());
+  KBOOST_CHECK(size <= static_cast<uintmax_t>(std::numeric_limits<std::streamsize>::max()) &&
+                   size <= static_cast<uintmax_t>(std::numeric_limits<size_t>::max()),
+               "cannot read weights file '", path, "': ", size, " bytes is too large");
+  std::ifstream f(path, std::ios::binary);
   KBOOST_CHECK(f.is_open(), "cannot open weights file '", path, "': ", std::strerror(errno));
-  const std::streamoff size = f.tellg();
-  KBOOST_CHECK(size >= 0, "cannot read weights file '", path, "'");
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  f.seekg(0);
-  if (size > 0) f.read(reinterpret_cast<char*>(bytes.data()), size);
-  KBOOST_CHECK(f.good() || size == 0, "cannot read weights file '", path, "': read failed");
+  if (size > 0) f.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+  KBOOST_CHECK(static_cast<uintmax_t>(f.gcount()) == size || size == 0, "cannot read weights file '", path,
+               "': read ", f.gcount(), " of its ", size, " bytes");
   return parse(bytes.data(), bytes.size(), path);
 }
 
