@@ -156,3 +156,13 @@ def test_demo_tse_needs_and_uses_the_speaker(tmp_path, capsys):
     assert main(args + ["--speaker", str(tmp_path / "spk.npy")]) == 0
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert report["task"] == "tse" and report["runs"]["boosted"]["hints_used"] > 0
+
+
+def test_reference_without_torch_is_a_clear_error(monkeypatch, capsys):
+    import kboost_train
+
+    # as if the training extra were absent: the import of kboost_train.engines fails
+    monkeypatch.delattr(kboost_train, "engines", raising=False)
+    monkeypatch.setitem(sys.modules, "kboost_train.engines", None)
+    assert main(["run", "--reference", "ss-small-kb-d3-c1", "--input", "in.wav", "--output", "out.wav"]) == 2
+    assert "pip install 'kboost[train]'" in capsys.readouterr().err

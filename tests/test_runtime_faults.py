@@ -66,7 +66,7 @@ def test_server_killed_mid_stream_output_continues_and_reconnects():
     assert arrived[:55].sum() >= 10, "no hints before the kill"
     assert arrived[-60:].sum() >= 15, "hints did not resume after the server came back"
     assert not used[85:115].any() and not arrived[85:115].any()  # the outage: no server, no hints
-    assert stats.wall_s < n * 0.008 + 1.0
+    assert stats.wall_s < n * 0.008 + stats.compute_ms.sum() / 1e3 + 1.0  # no stall
 
 
 class JitterProxy:
@@ -132,7 +132,11 @@ def test_jitter_late_hints_counted_no_stall_output_matches_reference_with_same_h
         out, stats = run_device(device.open_stream(), x, ("127.0.0.1", proxy.port), realtime=True,
                                 connect_wait_s=2.0)
         proxy.close()
-    assert stats.wall_s < n * 0.008 + 0.5, f"stalled: {stats.wall_s:.2f} s for {n * 0.008:.2f} s of audio"
+    # no stall: the loop never waited on the network (it may fall behind real time on a busy machine,
+    # by at most its own compute time)
+    budget = n * 0.008 + stats.compute_ms.sum() / 1e3 + 0.5
+    assert stats.wall_s < budget, f"stalled: {stats.wall_s:.2f} s for {n * 0.008:.2f} s of audio"
+    assert stats.net_ms.max() < 50, f"the audio path waited {stats.net_ms.max():.1f} ms on the network"
     c = stats.counters
     assert c["hints_used"] + c["hints_missing"] == n - 3
     assert c["hints_late"] > 0 and c["hints_missing"] > 0, stats.summary()
