@@ -131,9 +131,10 @@ class PaperDataset(_EpochDataset):
         self.split, self.task, self.seed = split, task, int(seed)
         n = len(self.layout)
         self.size = n if size is None else int(size)
-        if self.size <= 0 or (split != "train" and self.size > n):
-            raise ValueError(f"size {self.size} for {split}: must be in [1, {n}] (the items in {self.layout.root / split})"
-                             if split != "train" else f"size must be > 0, got {self.size}")
+        if self.size <= 0:
+            raise ValueError(f"size must be > 0, got {self.size}")
+        if split != "train" and self.size > n:
+            raise ValueError(f"size {self.size} for {split}: at most {n} (the items in {self.layout.root / split})")
         self.clip_size = None if clip_seconds is None else int(round(clip_seconds * SAMPLE_RATE))
 
     def __len__(self) -> int:
