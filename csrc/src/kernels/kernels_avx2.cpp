@@ -3,6 +3,7 @@
 #include "kernels/kernels.h"
 
 #if defined(KBOOST_HAVE_AVX2_KERNELS)
+#define KB_VEC_BYTES 32  // 8 floats per vector
 #include "kernels/kernels_body.inc"
 
 namespace kboost::kernels {
