@@ -345,6 +345,7 @@ def run_bench(case_names: list[str] | None = None, n_chunks: int = 1000, n_warmu
         "versions": {"kboost": kboost.__version__, "kboost_core_build": kboost.build_info(),
                      "torch": torch.__version__, "onnxruntime": _version("onnxruntime"),
                      "python": platform.python_version(),
+                     "kboost_kernels": _kernel_isa(),
                      "KBOOST_KERNELS": os.environ.get("KBOOST_KERNELS", "")},
         "method": {"threads": 1, "n_chunks": n_chunks, "n_warmup": n_warmup, "round_size": round_size,
                    "timer": "time.perf_counter_ns around each chunk call, from Python"},
@@ -352,6 +353,12 @@ def run_bench(case_names: list[str] | None = None, n_chunks: int = 1000, n_warmu
         "kboost_status": kboost_status() or "measured",
         "results": results,
     }
+
+
+def _kernel_isa() -> str:
+    import kboost._core as core
+
+    return core.kernel_isa() if hasattr(core, "kernel_isa") else "unknown (kboost._core has no kernel_isa)"
 
 
 def _version(mod: str) -> str:
@@ -439,8 +446,9 @@ def format_markdown(report: dict, plot_name: str | None = None, memory: dict | N
         f"(with AVX2 only: {p['avx2_gfma_per_s']:.1f}); the fraction is MACs per chunk / p50 / that peak.",
         "",
         f"The C++ core of this run: `{report['versions']['kboost_core_build']}` (`kboost.build_info()`: "
-        "the baseline ISA it was compiled for; the core picks its AVX2+FMA kernels at start-up when the "
-        f"CPU has them, KBOOST_KERNELS={report['versions'].get('KBOOST_KERNELS') or '(unset)'}). "
+        "the baseline ISA it was compiled for), kernels chosen at start-up: "
+        f"`{report['versions'].get('kboost_kernels', 'unknown')}` (`kboost._core.kernel_isa()`; "
+        f"KBOOST_KERNELS={report['versions'].get('KBOOST_KERNELS') or '(unset)'}). "
         "Kernels using AVX2 at most can reach the AVX2 figure, half the AVX-512 peak; the table gives "
         "the fraction of both.",
         "",
