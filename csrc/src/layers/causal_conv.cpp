@@ -58,19 +58,17 @@ void causal_conv_step(const CausalConvWeights& w, CausalConvState& s, const floa
   const size_t frame_size = static_cast<size_t>(F) * ci;
   const long t = s.n_frames;
   std::copy(in, in + frame_size, s.frames.data() + static_cast<size_t>(t % 3) * frame_size);
-  // out[f] = bias + sum over kt, kf of in_{t-2+kt}[f-1+kf] . w[kt][kf]; frames before 0 are zeros
-  // (the ring starts zeroed, so they need no special case).
-  for (int f = 0; f < F; ++f) {
-    float* y = out + static_cast<size_t>(f) * co;
-    std::copy(w.bias.begin(), w.bias.end(), y);
-    for (int kt = 0; kt < 3; ++kt) {
-      const long slot = ((t - 2 + kt) % 3 + 3) % 3;
-      const float* frame = s.frames.data() + static_cast<size_t>(slot) * frame_size;
-      const int f_lo = std::max(0, f - 1), f_hi = std::min(F - 1, f + 1);
-      // Rows f_lo..f_hi of the frame are contiguous: one product over (kf, C_in).
-      const int kf0 = f_lo - (f - 1);
-      k.linear_acc(1, (f_hi - f_lo + 1) * ci, co, frame + static_cast<size_t>(f_lo) * ci, 0,
-                   w.w.data() + (static_cast<size_t>(kt) * 3 + kf0) * ci * co, y, co);
+  // out = bias + sum over (kt, kf) of frame_{t-2+kt} shifted by kf-1 bins times w[kt][kf]: nine
+  // GEMMs over all bins ([F, C_in] x [C_in, C_out]); frames before 0 are zeros (the ring starts
+  // zeroed) and bins outside 0..F-1 are skipped (the 'same' zero padding in frequency).
+  for (int f = 0; f < F; ++f) std::copy(w.bias.begin(), w.bias.end(), out + static_cast<size_t>(f) * co);
+  for (int kt = 0; kt < 3; ++kt) {
+    const long slot = ((t - 2 + kt) % 3 + 3) % 3;
+    const float* frame = s.frames.data() + static_cast<size_t>(slot) * frame_size;
+    for (int kf = 0; kf < 3; ++kf) {
+      const int f_lo = std::max(0, 1 - kf), f_hi = std::min(F - 1, F - kf);  // output bins with an input bin
+      k.linear_acc(f_hi - f_lo + 1, ci, co, frame + static_cast<size_t>(f_lo - 1 + kf) * ci, ci,
+                   w.w.data() + (static_cast<size_t>(kt) * 3 + kf) * ci * co, out + static_cast<size_t>(f_lo) * co, co);
     }
   }
   s.n_frames = t + 1;
