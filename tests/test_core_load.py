@@ -83,3 +83,29 @@ def test_device_and_server_files_run_their_test_vectors(tmp_path):
 def test_load_errors_name_the_problem(tmp_path):
     with pytest.raises(_core.Error, match="nope.gguf"):
         _core.Model.load(str(tmp_path / "nope.gguf"))
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("kboost.attn_window", 100_000, r"kboost.attn_window"),
+    ("kboost.kb.window", 100_000, r"kboost.kb.window"),
+    ("kboost.kb.delay", 1_000, r"kboost.kb.delay"),
+])
+def test_buffer_sizes_from_metadata_are_bounded(tmp_path, key, value, message):
+    """Windows and the delay size stream buffers but no tensor: a file tampered to ask for a
+    huge one is refused with an error naming the key, never a multi-GB allocation (found by the
+    fuzz_model target)."""
+    import struct
+
+    import gguf
+
+    torch.manual_seed(0)
+    cfg = get_config("ss-small-kb-d3-c1")
+    path = tmp_path / "device.gguf"
+    export_module(JointModel(cfg).eval(), cfg, path, part="device")
+    field = gguf.GGUFReader(str(path)).fields[key]
+    value_at = field.offset + 8 + len(key.encode()) + 4  # key length, key, value type, value
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, value_at, value)
+    path.write_bytes(bytes(data))
+    with pytest.raises(_core.Error, match=message):
+        _core.Model.load(str(path))

@@ -45,6 +45,12 @@ Role parse_role(const std::string& s);
 
 /// Hyper-parameters of one network (spec sections 3 and 4). `n_*` are counts.
 struct ModelConfig {
+  /// Bounds on the sizes that set stream buffers but no tensor shape (a weights file cannot prove
+  /// them by its size): an attention window of at most 1024 frames (8.2 s) and a hint delay of at
+  /// most 64 chunks (512 ms). Larger values are refused with an Error, not allocated.
+  static constexpr int kMaxWindow = 1024;
+  static constexpr int kMaxDelay = 64;
+
   Task task = Task::ss;
   Role role = Role::model;
   std::string size = "small";  ///< "small", "medium" or "large" (informational)

@@ -53,6 +53,8 @@ void ModelConfig::validate() const {
   if (n_attn_heads > 0) {
     positive("attn_head_dim", attn_head_dim);
     positive("attn_window", attn_window);
+    KBOOST_CHECK(attn_window <= kMaxWindow, "model config: attn_window must be at most ", kMaxWindow,
+                 " frames, got ", attn_window);
     KBOOST_CHECK(d_model % n_attn_heads == 0, "model config: d_model ", d_model,
                  " must be divisible by n_attn_heads ", n_attn_heads);
   }
@@ -61,11 +63,13 @@ void ModelConfig::validate() const {
                  "model config: kb_compression must be 1, 2 or 4, got ", kb_compression);
   }
   if (role == Role::device) {
-    KBOOST_CHECK(kb_delay >= 0 && kb_delay <= 1000, "model config: kb_delay must be in 0..1000 chunks, got ",
-                 kb_delay);
+    KBOOST_CHECK(kb_delay >= 0 && kb_delay <= kMaxDelay, "model config: kb_delay must be in 0..", kMaxDelay,
+                 " chunks, got ", kb_delay);
     positive("kb_n_heads", kb_n_heads);
     positive("kb_head_dim", kb_head_dim);
     positive("kb_window", kb_window);
+    KBOOST_CHECK(kb_window <= kMaxWindow, "model config: kb_window must be at most ", kMaxWindow,
+                 " frames, got ", kb_window);
     KBOOST_CHECK(d_model % kb_n_heads == 0, "model config: d_model ", d_model, " must be divisible by kb_n_heads ",
                  kb_n_heads);
   }
@@ -188,13 +192,13 @@ std::shared_ptr<const Model> Model::from_weights_file(WeightsFile& f) {
   c.n_hidden = get_u(f, "kboost.n_hidden", 1, 4096);
   c.n_attn_heads = get_u(f, "kboost.n_attn_heads", 0, 256);
   c.attn_head_dim = get_u(f, "kboost.attn_head_dim", 0, 4096);
-  c.attn_window = get_u(f, "kboost.attn_window", 0, 100000);
+  c.attn_window = get_u(f, "kboost.attn_window", 0, ModelConfig::kMaxWindow);
   if (c.role != Role::model) {
-    c.kb_delay = get_u(f, "kboost.kb.delay", 0, 1000);
+    c.kb_delay = get_u(f, "kboost.kb.delay", 0, ModelConfig::kMaxDelay);
     c.kb_compression = get_u(f, "kboost.kb.compression", 1, 4);
     c.kb_n_heads = get_u(f, "kboost.kb.n_heads", 1, 256);
     c.kb_head_dim = get_u(f, "kboost.kb.head_dim", 1, 4096);
-    c.kb_window = get_u(f, "kboost.kb.window", 1, 100000);
+    c.kb_window = get_u(f, "kboost.kb.window", 1, ModelConfig::kMaxWindow);
   }
   const int n_out = get_u(f, "kboost.n_out", 1, 64);
   KBOOST_CHECK(n_out == c.n_out(), f.origin(), ": metadata kboost.n_out is ", n_out, ", expected ", c.n_out(),
