@@ -510,6 +510,7 @@ def plot(report: dict, path: str | Path) -> None:
     """Bars of p50 per case and runtime (log scale) with p99 and max markers, and the 8 ms budget; and
     the latency distributions (ECDF) of the small+KB device case."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -545,6 +546,7 @@ def plot(report: dict, path: str | Path) -> None:
             s = np.sort(np.asarray(v["samples_us"]))
             ax2.plot(s, np.arange(1, len(s) + 1) / len(s), color=colors[rt], label=rt)
     ax2.set_xscale("log")
+    ax2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax2.set_xlabel("per-chunk latency (us, log)")
     ax2.set_ylabel("fraction of chunks")
     ax2.set_title(f"distribution: {focus['case']}")
