@@ -91,3 +91,13 @@ def test_eval_errors(runs, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert cli_main(["eval", str(bad), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_shared_teacher_pass_gives_the_same_numbers(runs):
+    """KB models evaluated at several delays reuse one large-model pass: identical results to running
+    the large model inside every forward."""
+    spec = load_recipe(CONFIGS / "tiny-ss-kb.toml").data_spec("test")
+    kw = dict(mode="conditioned", max_items=4, batch=2, progress=False)
+    shared = evaluate([runs["tiny-ss-kb"]], spec, [0, 2], **kw)
+    alone = evaluate([runs["tiny-ss-kb"]], spec, [0, 2], share_teacher=False, **kw)
+    assert shared["entries"] == alone["entries"]

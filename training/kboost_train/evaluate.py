@@ -119,10 +119,18 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], Recipe | None]:
 
 
 @torch.no_grad()
-def evaluate_model(model, cfg: ModelConfig, loader: DataLoader, delay: int | None, bar=None) -> tuple[dict[str, list[float]], list[str]]:
+def evaluate_model(model, cfg: ModelConfig, loader: DataLoader, delay: int | None, bar=None,
+                   teacher: list[torch.Tensor] | None = None) -> tuple[dict[str, list[float]], list[str]]:
+    """Per-item metrics of one model at one delay. ``teacher``: a KB model's large-model output
+    spectrogram per batch of ``loader``, filled on the first pass and reused by later passes (other
+    delays, other checkpoints with the same frozen large model): the same numbers, one large forward."""
     metrics: dict[str, list[float]] = {"si_snri": [], "snri": []}
     kinds: list[str] = []
-    for batch in loader:
+    for i, batch in enumerate(loader):
+        if teacher is not None:
+            if i == len(teacher):
+                teacher.append(model.large_spec(batch["mixture"], batch.get("speaker")))
+            batch = {**batch, "large_spec": teacher[i]}
         y = forward_batch(model, batch, delay=delay)
         m = improvements(cfg.task, y, batch["target"], batch["mixture"])
         for k in metrics:
@@ -134,8 +142,11 @@ def evaluate_model(model, cfg: ModelConfig, loader: DataLoader, delay: int | Non
 
 
 def evaluate(checkpoints: list[Path], data_spec: dict[str, Any], delays: list[int], mode: str = "per-delay",
-             batch: int = 8, max_items: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Evaluate every checkpoint on the test set; returns the JSON-able results (see module doc)."""
+             batch: int = 8, max_items: int = 0, progress: bool = True, share_teacher: bool = True) -> dict[str, Any]:
+    """Evaluate every checkpoint on the test set; returns the JSON-able results (see module doc).
+    ``share_teacher``: KB models whose large models have identical weights share one pass of it."""
+    from kboost_train.teacher_cache import fingerprint
+
     if mode not in ("per-delay", "conditioned"):
         raise ValueError(f"mode must be 'per-delay' or 'conditioned', got {mode!r}")
     models = []
@@ -169,12 +180,17 @@ def evaluate(checkpoints: list[Path], data_spec: dict[str, Any], delays: list[in
 
         bar = tqdm(total=n_batches, desc="eval", dynamic_ncols=True, file=sys.stderr)
     entries: list[Entry] = []
+    teachers: dict[str, list[torch.Tensor]] = {}
     for path, model, cfg, role, runs in models:
+        teacher = None
+        if cfg.kb is not None and share_teacher and runs:
+            teacher = teachers.setdefault(fingerprint(model.large, {}), [])
         for d in runs:
             label = role if cfg.kb is None else f"small+KB c{cfg.kb.compression}"
             e = Entry(label=label, role=role, checkpoint=str(path), config=cfg.name, delay=d)
             # In per-delay mode the model runs as built (its own delay); conditioned sets it.
-            e.per_item, e.kinds = evaluate_model(model, cfg, loader, d if mode == "conditioned" else None, bar)
+            e.per_item, e.kinds = evaluate_model(model, cfg, loader, d if mode == "conditioned" else None, bar,
+                                                 teacher)
             entries.append(e)
     if bar is not None:
         bar.close()

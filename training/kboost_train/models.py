@@ -236,19 +236,26 @@ class JointModel(nn.Module):
         self.compress = HintCompressor(cfg)
         self.small = TFGridNet(cfg)
 
-    def hints(self, x: Tensor, speaker: Tensor | None = None) -> Tensor:
-        """Undelayed compressed hints [B, C_h, T, F]: frame t is the hint of chunk t."""
-        feats = self.large.stft.analysis(x)
-        return self.compress(self.large.forward_spec(feats, speaker))
+    def large_spec(self, x: Tensor, speaker: Tensor | None = None) -> Tensor:
+        """The large model's output spectrogram [B, 2 n_out, T, F] (what the compression reads)."""
+        return self.large.forward_spec(self.large.stft.analysis(x), speaker)
+
+    def hints(self, x: Tensor, speaker: Tensor | None = None, large_spec: Tensor | None = None) -> Tensor:
+        """Undelayed compressed hints [B, C_h, T, F]: frame t is the hint of chunk t. ``large_spec``:
+        the large model's output spectrogram of ``x`` if already computed (a frozen teacher's cache)."""
+        if large_spec is None:
+            large_spec = self.large_spec(x, speaker)
+        return self.compress(large_spec)
 
     def forward(self, x: Tensor, speaker: Tensor | None = None, hint_mask: Tensor | None = None,
-                delay: int | None = None) -> Tensor:
+                delay: int | None = None, large_spec: Tensor | None = None) -> Tensor:
         """[B, 2, N] -> small model output [B, n_out, N]. ``hint_mask`` [B or 1, T] (1 = arrived,
         0 = missing) zeroes hint frames as the device sees them (after the delay). ``delay``
         overrides the config's: hints and the fusion's feature alignment both use it, as a
-        streaming model built with that delay would."""
+        streaming model built with that delay would. ``large_spec``: :meth:`large_spec` of ``x``,
+        precomputed (then the large model is not run: only valid while its weights are frozen)."""
         d = self.cfg.kb.delay if delay is None else delay
-        e = delay_frames(self.hints(x, speaker), d)
+        e = delay_frames(self.hints(x, speaker, large_spec), d)
         if hint_mask is not None:
             e = e * hint_mask[:, None, :, None].to(e.dtype)
         return self.small(x, speaker, hints=e, delay=d)

@@ -39,6 +39,10 @@ Recipe (TOML; examples in ``training/configs/``)::
     rank_weights = false # write each rank's final weights to rank{r}.pt (checks DDP replicas)
     freeze_large = false # KB: keep the loaded large model fixed (a reduction of the recipe: the
                          #   large model's backward pass is skipped; the compression still trains)
+    teacher_cache = 0    # KB + freeze_large: N > 0 makes the training set a fixed pool of N mixtures
+                         #   whose large-model outputs are computed once and cached (val set too) in
+                         #   OUT/../teacher-cache, shared by runs of the same teacher and data
+                         #   (kboost_train.teacher_cache; a reduction: no fresh mixtures per epoch)
 
     [eval]
     batch = 8            # validation / evaluation batch
@@ -118,6 +122,7 @@ class TrainOptions:
     device: str = "auto"
     rank_weights: bool = False
     freeze_large: bool = False
+    teacher_cache: int = 0
 
 
 @dataclass
@@ -225,8 +230,12 @@ def load_recipe(path: str | Path, training: bool = True) -> Recipe:
         raise ValueError("[train] hint_drop and hint_drop_examples must be in [0, 1], hint_burst >= 1")
     if t.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"[train] device must be auto, cpu or cuda, got {t.device!r}")
-    if cfg.kb is None and (t.hint_drop > 0 or t.random_delay or t.freeze_large):
-        raise ValueError(f"[train] hint_drop / random_delay / freeze_large need a KB config, not {cfg.name}")
+    if cfg.kb is None and (t.hint_drop > 0 or t.random_delay or t.freeze_large or t.teacher_cache):
+        raise ValueError(f"[train] hint_drop / random_delay / freeze_large / teacher_cache need a KB config, "
+                         f"not {cfg.name}")
+    if t.teacher_cache < 0 or (t.teacher_cache and not t.freeze_large):
+        raise ValueError(f"[train] teacher_cache = {t.teacher_cache}: must be >= 0, and needs freeze_large = true "
+                         "(a cached teacher output is only valid while the large model does not change)")
     if cfg.kb is not None and "large_checkpoint" not in model:
         raise ValueError(f"[model] {cfg.name} is a KB config: large_checkpoint = PATH of the pre-trained "
                          "large model is required (joint training starts from it), or \"none\" to "
@@ -258,6 +267,14 @@ def build_dataset(spec: dict[str, Any]) -> Dataset:
         raise ValueError(f"[data] source {spec.get('source')!r} needs kboost_train.data.datasets.build_dataset "
                          f"({e}); source = \"synthetic\" needs nothing") from e
     return build_real(spec)
+
+
+def cache_specs(recipe: Recipe, out: Path) -> list[tuple[str, dict[str, Any], Path]]:
+    """(split, data spec, cache root) of the sets a ``teacher_cache`` recipe caches: the training pool
+    (epoch 0's draw of ``teacher_cache`` items) and the validation set."""
+    root = out.parent / "teacher-cache"
+    return [("train", {**recipe.data_spec("train"), "n_items": recipe.train.teacher_cache}, root),
+            ("val", recipe.data_spec("val"), root)]
 
 
 def epoch_order(n_items: int, n_needed: int, seed: int, epoch: int) -> list[int]:
@@ -447,7 +464,7 @@ def forward_batch(model: nn.Module, batch: dict[str, Any], mask: Tensor | None =
     spk = batch.get("speaker")
     if isinstance(unwrap(model), JointModel):
         with kb_delay(model, delay):
-            return model(x, spk, hint_mask=mask, delay=delay)
+            return model(x, spk, hint_mask=mask, delay=delay, large_spec=batch.get("large_spec"))
     return model(x, spk)
 
 
@@ -532,8 +549,18 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
         epoch, step_in_epoch, global_step, best = ck["epoch"], ck["step_in_epoch"], ck["global_step"], ck["best"]
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if d.on else model
 
-    train_set = build_dataset(recipe.data_spec("train"))
-    val_set = build_dataset(recipe.data_spec("val"))
+    if t.teacher_cache:  # fixed pool + val set with the frozen large model's outputs cached
+        from kboost_train import teacher_cache
+
+        cached = {split: teacher_cache.WithLargeSpec(
+                      ds := build_dataset(spec),
+                      teacher_cache.fill(unwrap(ddp).large, ds, spec, root, batch=recipe.eval.batch,
+                                         progress=d.main and progress, desc=f"teacher cache ({split})"))
+                  for split, spec, root in cache_specs(recipe, out)}
+        train_set, val_set = cached["train"], cached["val"]
+    else:
+        train_set = build_dataset(recipe.data_spec("train"))
+        val_set = build_dataset(recipe.data_spec("val"))
     n_val = len(val_set) if recipe.eval.max_items <= 0 else min(len(val_set), recipe.eval.max_items)
     val_loader = DataLoader(val_set, batch_size=recipe.eval.batch, num_workers=t.workers,
                             sampler=list(range(d.rank, n_val, d.world)))
