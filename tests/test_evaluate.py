@@ -101,3 +101,24 @@ def test_shared_teacher_pass_gives_the_same_numbers(runs):
     shared = evaluate([runs["tiny-ss-kb"]], spec, [0, 2], **kw)
     alone = evaluate([runs["tiny-ss-kb"]], spec, [0, 2], share_teacher=False, **kw)
     assert shared["entries"] == alone["entries"]
+
+
+def test_check_reproduces_committed_results_and_names_differences(runs, tmp_path, capsys):
+    args = [str(runs["tiny-ss"]), str(runs["tiny-ss-kb"]), "--delays", "0-2", "--mode", "conditioned", "--no-progress"]
+    assert cli_main(["eval", *args, "--out", str(tmp_path / "ref")]) == 0
+    ref = tmp_path / "ref" / "results.json"
+    capsys.readouterr()
+    assert cli_main(["eval", *args, "--check", str(ref)]) == 0
+    assert "reproduced: 4 entries x 6 test mixtures" in capsys.readouterr().out
+    assert cli_main(["eval", *args, "--max-items", "2", "--check", str(ref)]) == 0  # a prefix is checked
+    # A committed number that the checkpoints do not give is reported, with the mixture.
+    data = json.loads(ref.read_text())
+    data["entries"][1]["per_item"]["si_snri"][3] += 0.01
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert cli_main(["eval", *args, "--check", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT reproduced" in out and "first #3" in out
+    # Another test seed is another test set.
+    assert cli_main(["eval", *args, "--seed", "7", "--check", str(ref)]) == 1
+    assert "test set differs" in capsys.readouterr().out

@@ -69,7 +69,9 @@ class Entry:
                 mean, ci = mean_ci95([self.per_item[m][i] for i in idx])
                 groups[kind][m] = {"mean": mean, "ci95": ci}
         return {"label": self.label, "role": self.role, "checkpoint": self.checkpoint, "config": self.config,
-                "delay": self.delay, "groups": groups}
+                "delay": self.delay, "groups": groups,
+                # per test mixture, in test-set order: what --check compares (rounded to 1e-6 dB)
+                "per_item": {m: [round(v, 6) for v in vals] for m, vals in self.per_item.items()}}
 
 
 def parse_delays(text: str) -> list[int]:
@@ -305,6 +307,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it in the last bits)")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--check", type=Path, default=None, metavar="RESULTS_JSON",
+                   help="compare with committed results (per mixture; with --max-items N the first N): "
+                        "exit 1 and list the differences unless they are reproduced")
+
+
+CHECK_TOL_DB = 1e-4
+
+
+def check(results: dict[str, Any], reference: dict[str, Any]) -> list[str]:
+    """Differences between fresh results and a committed ``results.json`` (empty: reproduced). Every
+    fresh entry must be in the reference (same checkpoint file name, config and delay) with the same
+    per-mixture SI-SNRi and SNRi (within CHECK_TOL_DB) over the mixtures evaluated; over the whole test
+    set the table's summaries must match too."""
+    problems = []
+    if results["data"] != reference["data"]:
+        problems.append(f"test set differs: {results['data']} vs committed {reference['data']}")
+
+    def key(e: dict[str, Any]) -> tuple[str, str, Any]:
+        return Path(e["checkpoint"]).name, e["config"], e["delay"]
+
+    ref = {}
+    for e in reference["entries"]:
+        ref.setdefault(key(e), []).append(e)
+    for e in results["entries"]:
+        cands = ref.get(key(e), [])
+        # two checkpoints with one file name (runs/*/best.pt): match on the run folder too
+        cands = [c for c in cands if Path(c["checkpoint"]).parent.name == Path(e["checkpoint"]).parent.name] or cands
+        if not cands:
+            problems.append(f"{e['label']} d={e['delay']}: not in the committed results")
+            continue
+        r = cands[0]
+        for m, vals in e["per_item"].items():
+            want = r["per_item"][m][: len(vals)]
+            if len(want) < len(vals):
+                problems.append(f"{e['label']} d={e['delay']}: committed results hold {len(want)} mixtures, "
+                                f"evaluated {len(vals)}")
+                break
+            bad = [i for i, (a, b) in enumerate(zip(vals, want)) if abs(a - b) > CHECK_TOL_DB]
+            if bad:
+                i = bad[0]
+                problems.append(f"{e['label']} d={e['delay']} {m}: {len(bad)} of {len(vals)} mixtures differ, "
+                                f"first #{i}: {vals[i]:.6f} vs committed {want[i]:.6f}")
+        if results["n_items"] == reference["n_items"]:
+            for kind, g in e["groups"].items():
+                for m in ("si_snri", "snri"):
+                    a, b = g[m], r["groups"].get(kind, {}).get(m)
+                    if b is None or f"{a['mean']:.2f} {a['ci95']:.2f}" != f"{b['mean']:.2f} {b['ci95']:.2f}":
+                        problems.append(f"{e['label']} d={e['delay']} {kind} {m}: {a} vs committed {b}")
+    return problems
 
 
 def test_spec(ckpts: list[Path], recipe: Recipe | None, data: str | None, seed: int | None) -> dict[str, Any]:
@@ -333,6 +384,17 @@ def run(args: argparse.Namespace) -> int:
     ckpts, recipe = collect_inputs(args.inputs)
     spec = test_spec(ckpts, recipe, args.data, args.seed)
     results = evaluate(ckpts, spec, delays, args.mode, args.batch, args.max_items, progress=not args.no_progress)
+    if args.check is not None:
+        if not args.check.is_file():
+            raise FileNotFoundError(f"--check: {args.check} not found")
+        problems = check(results, json.loads(args.check.read_text()))
+        n = len(results["entries"])
+        if problems:
+            print(f"NOT reproduced: {len(problems)} difference(s) with {args.check}:", *problems, sep="\n  ")
+            return 1
+        print(f"reproduced: {n} entries x {results['n_items']} test mixtures match {args.check} "
+              f"(per mixture within {CHECK_TOL_DB} dB{'' if args.max_items else '; table numbers identical'})")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     md = markdown(results)
