@@ -40,12 +40,13 @@ def main() -> int:
 
     from kboost_train.data.mix import MixConfig, Mixer
     from kboost_train.data.store import Corpus, default_cache_dir
-    from kboost_train.export import export_module, load_checkpoint
+    from kboost_train.export import export_module
+    from kboost_train.train import model_from_checkpoint
 
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    module, cfg = load_checkpoint(args.checkpoint)
+    module, cfg, _ = model_from_checkpoint(args.checkpoint)
     if cfg.kb is None:
         sys.exit(f"{args.checkpoint}: not a knowledge-boosted checkpoint")
     if cfg.kb.delay != 3:
@@ -54,7 +55,7 @@ def main() -> int:
         info = export_module(module, cfg, out / f"{part}.gguf", part)
         print(f"wrote {info['path']} ({info['n_params']:,} parameters, id {info['model_id']})")
     if args.alone_checkpoint:
-        alone, acfg = load_checkpoint(args.alone_checkpoint)
+        alone, acfg, _ = model_from_checkpoint(args.alone_checkpoint)
         if acfg.kb is not None or acfg.task != cfg.task:
             sys.exit(f"{args.alone_checkpoint}: expected a plain {cfg.task} model without KB")
         info = export_module(alone, acfg, out / "alone.gguf", "model")

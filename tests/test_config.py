@@ -36,6 +36,18 @@ def test_runtime_imports_without_torch():
     assert r.returncode == 0, r.stderr
 
 
+def test_data_build_needs_no_torch():
+    """`kboost data build` (numpy, the Debian packages) runs where torch is not installed."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from kboost.cli import main\n"
+        "sys.exit(main(['data', 'build', '--help']))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "--cache" in r.stdout
+
+
 def test_cli_info_json():
     r = subprocess.run([sys.executable, "-m", "kboost", "info", "ss-large", "--json"],
                        capture_output=True, text=True)

@@ -264,19 +264,6 @@ def export_module(module: nn.Module, cfg: ModelConfig, path: str | os.PathLike, 
             "n_tensors": len(tensors), "n_params": meta["kboost.n_params"][1]}
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, ModelConfig]:
-    """(module in eval mode, config) of a training checkpoint (format: docs/CONTRACTS.md)."""
-    from kboost_train import build_model
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
-        raise ValueError(f"{path}: not a kboost checkpoint (expected a dict with 'config' and 'model')")
-    cfg = ModelConfig.from_dict(ckpt["config"])
-    module = build_model(cfg)
-    module.load_state_dict(ckpt["model"], strict=True)
-    return module.eval(), cfg
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="training checkpoint (.pt) holding 'config' and 'model'")
     p.add_argument("-o", "--output", required=True, help="weights file to write (.gguf)")
@@ -289,7 +276,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
-    module, cfg = load_checkpoint(args.checkpoint)
+    from kboost_train.train import model_from_checkpoint
+
+    module, cfg, _ = model_from_checkpoint(args.checkpoint)
     part = args.part
     if part is None and cfg.kb is not None:
         raise ValueError(f"{args.checkpoint} is a knowledge-boosted checkpoint ({cfg.name}): pass "

@@ -251,11 +251,11 @@ def load_module(config_or_checkpoint: str, seed: int = 0) -> tuple[nn.Module, Mo
     """A config name (random weights from ``seed``: for benchmarks and tests) or a checkpoint file
     ``{"config": dict, "model": state_dict}`` -> (module in eval mode, config)."""
     from kboost_train import build_model
-    from kboost_train.export import load_checkpoint
+    from kboost_train.train import model_from_checkpoint
 
     p = Path(config_or_checkpoint)
     if p.is_file():
-        module, cfg = load_checkpoint(p)
+        module, cfg, _ = model_from_checkpoint(p)
     else:
         if p.suffix in (".pt", ".pth", ".ckpt"):
             raise FileNotFoundError(f"checkpoint not found: {p}")
