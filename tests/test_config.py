@@ -25,25 +25,21 @@ def test_bad_config_names(bad):
         get_config(bad)
 
 
+def _without_torch(code: str) -> subprocess.CompletedProcess:
+    """Run Python code in a fresh interpreter where `import torch` fails."""
+    return subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None\n" + code],
+                          capture_output=True, text=True)
+
+
 def test_runtime_imports_without_torch():
     """`import kboost` (and its CLI) must not need torch: block it and import."""
-    code = (
-        "import sys; sys.modules['torch'] = None\n"
-        "import kboost, kboost.cli, kboost.config\n"
-        "print(kboost.__version__)\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = _without_torch("import kboost, kboost.cli, kboost.config\nprint(kboost.__version__)\n")
     assert r.returncode == 0, r.stderr
 
 
 def test_data_build_needs_no_torch():
     """`kboost data build` (numpy, the Debian packages) runs where torch is not installed."""
-    code = (
-        "import sys; sys.modules['torch'] = None\n"
-        "from kboost.cli import main\n"
-        "sys.exit(main(['data', 'build', '--help']))\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = _without_torch("from kboost.cli import main\nsys.exit(main(['data', 'build', '--help']))\n")
     assert r.returncode == 0, r.stderr
     assert "--cache" in r.stdout
 
