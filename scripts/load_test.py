@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ---- synthetic engines (numpy, microseconds per chunk) -------------------------------------------
 def _synthetic_classes():
-    from kboost.engine import Device, DeviceStream, HintRing, HintSource, HintSourceStream, ModelIdentity
+    from kboost.engine import Device, HintSource, HintSourceStream, ModelIdentity, RingDeviceStream
 
     ident = ModelIdentity(model_id="synthetic-0001", task="ss", delay=3, n_hint_channels=8, n_out=4)
 
@@ -60,36 +60,12 @@ def _synthetic_classes():
         def open_stream(self, speaker=None):
             return SynthSourceStream(self.identity)
 
-    class SynthDeviceStream(DeviceStream):
-        def __init__(self, identity):
-            self.identity = identity
-            self.ring = HintRing()
-            self._next = 0
-            self._c = dict(chunks=0, hints_used=0, hints_missing=0)
-
-        @property
-        def chunk_index(self):
-            return self._next
-
-        def push_hint(self, chunk_index, hint):
-            return self.ring.put(chunk_index, hint)
-
+    class SynthDeviceStream(RingDeviceStream):
         def process_chunk(self, samples):
-            want = self._next - self.identity.delay
-            g = 0.0
-            if want >= 0:
-                h = self.ring.take(want)
-                if h is None:
-                    self._c["hints_missing"] += 1
-                else:
-                    self._c["hints_used"] += 1
-                    g = float(h.mean()) * 1e-3
-            self._next += 1
-            self._c["chunks"] += 1
+            h = self._take_hint()
+            g = 0.0 if h is None else float(h.mean()) * 1e-3
+            self._chunk_done()
             return np.tile(samples * (0.5 + g), (self.identity.n_out // 2, 1))
-
-        def counters(self):
-            return dict(self._c, hints_late=self.ring.n_late, hints_dropped=self.ring.n_dropped)
 
     class SynthDevice(Device):
         def __init__(self, identity=ident):

@@ -189,6 +189,41 @@ class HintRing:
             return h
 
 
+class RingDeviceStream(DeviceStream):
+    """Base of device streams whose step takes its hint explicitly (the PyTorch reference, the load
+    test's synthetic device): a :class:`HintRing`, the chunk position and the counters. A subclass's
+    ``process_chunk`` calls :meth:`_take_hint` (the hint of chunk ``index - delay`` or None, counted
+    as used or missing) and then :meth:`_chunk_done`."""
+
+    def __init__(self, identity: ModelIdentity, capacity: int = 256) -> None:
+        self.identity = identity
+        self.ring = HintRing(capacity)
+        self._next = 0
+        self._c = dict(chunks=0, hints_used=0, hints_missing=0)
+
+    @property
+    def chunk_index(self) -> int:
+        return self._next
+
+    def push_hint(self, chunk_index: int, hint: np.ndarray) -> bool:
+        return self.ring.put(chunk_index, check_hint(hint, self.identity).copy())
+
+    def _take_hint(self) -> np.ndarray | None:
+        want = self._next - self.identity.delay
+        if want < 0:
+            return None  # the first `delay` chunks have no hint by design: not counted as missing
+        h = self.ring.take(want)
+        self._c["hints_missing" if h is None else "hints_used"] += 1
+        return h
+
+    def _chunk_done(self) -> None:
+        self._next += 1
+        self._c["chunks"] += 1
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._c, hints_late=self.ring.n_late, hints_dropped=self.ring.n_dropped)
+
+
 # ---- the C++ core -----------------------------------------------------------------------------
 def core_available() -> bool:
     """True when the C++ core in this build can load models (``kboost._core.Model``)."""

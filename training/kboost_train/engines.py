@@ -22,10 +22,10 @@ from kboost.config import ModelConfig, get_config
 from kboost.engine import (
     Device,
     DeviceStream,
-    HintRing,
     HintSource,
     HintSourceStream,
     ModelIdentity,
+    RingDeviceStream,
     check_chunk,
     check_speaker,
 )
@@ -84,46 +84,22 @@ class TorchHintSource(HintSource):
         return _TorchHintSourceStream(self.joint, _speaker_tensor(spk))
 
 
-class _TorchDeviceStream(DeviceStream):
+class _TorchDeviceStream(RingDeviceStream):
     def __init__(self, joint: JointModel, speaker: torch.Tensor | None) -> None:
+        super().__init__(_identity(joint, "device"))
         self.joint = joint
-        self.identity = _identity(joint, "device")
         with torch.inference_mode():
             full = joint.init_state(1, speaker)
         self.state = {k: v for k, v in full.items() if k.startswith("small.")}
-        self.ring = HintRing()
-        self._next = 0
-        self._c = dict(chunks=0, hints_used=0, hints_missing=0)
-
-    @property
-    def chunk_index(self) -> int:
-        return self._next
-
-    def push_hint(self, chunk_index: int, hint: np.ndarray) -> bool:
-        h = np.ascontiguousarray(hint, dtype=np.float32)
-        if h.shape != self.identity.hint_shape:
-            raise ValueError(f"hint: expected shape {self.identity.hint_shape}, got {h.shape}")
-        return self.ring.put(chunk_index, h.copy())
 
     def process_chunk(self, samples: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(check_chunk(samples, self.identity)).unsqueeze(0)
-        want = self._next - self.identity.delay
-        hint = None
-        if want >= 0:
-            h = self.ring.take(want)
-            if h is None:
-                self._c["hints_missing"] += 1
-            else:
-                self._c["hints_used"] += 1
-                hint = torch.from_numpy(h).unsqueeze(0)
+        h = self._take_hint()
+        hint = None if h is None else torch.from_numpy(h).unsqueeze(0)
         with torch.inference_mode():
             out, self.state = self.joint.small_step(x, self.state, hint)
-        self._next += 1
-        self._c["chunks"] += 1
+        self._chunk_done()
         return out[0].numpy().astype(np.float32, copy=True)
-
-    def counters(self) -> dict[str, int]:
-        return dict(self._c, hints_late=self.ring.n_late, hints_dropped=self.ring.n_dropped)
 
     def close(self) -> None:
         self.state = {}
