@@ -1,5 +1,5 @@
 """Write random-weight weights files for the C++ latency tool (benchmarks/latency.cpp): the cases
-of the core's latency report. Timing does not depend on the weight values.
+of benchmarks/cases.py (CONFIG.ROLE.gguf). Timing does not depend on the weight values.
 
     python benchmarks/latency_models.py OUT_DIR
     build/cpp/kboost_latency OUT_DIR/ss-small-kb-d3-c1.device.gguf
@@ -8,17 +8,17 @@ of the core's latency report. Timing does not depend on the weight values.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
-from kboost.config import get_config
-from kboost_train.export import export_module
-from kboost_train.models import JointModel, TFGridNet
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cases import CASES  # noqa: E402  (the one list of benchmark cases)
 
-# (config, part): part None = a plain model file.
-CASES = [("ss-small", None), ("ss-small-kb-d3-c1", "device"), ("ss-medium", None), ("ss-large", None),
-         ("tse-small-kb-d3-c1", "device"), ("ss-small-kb-d3-c1", "server")]
+from kboost.config import get_config  # noqa: E402
+from kboost_train import build_model  # noqa: E402
+from kboost_train.export import export_module  # noqa: E402
 
 
 def main() -> int:
@@ -27,11 +27,10 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    for name, part in CASES:
-        cfg = get_config(name)
-        module = JointModel(cfg) if cfg.kb is not None else TFGridNet(cfg)
-        path = args.out / f"{name}.{part or 'model'}.gguf"
-        export_module(module.eval(), cfg, path, part)
+    for case in CASES:
+        cfg = get_config(case.config)
+        path = args.out / case.weights_name
+        export_module(build_model(cfg).eval(), cfg, path, None if case.role == "model" else case.role)
         print(path)
     return 0
 
