@@ -122,3 +122,22 @@ def test_check_reproduces_committed_results_and_names_differences(runs, tmp_path
     # Another test seed is another test set.
     assert cli_main(["eval", *args, "--seed", "7", "--check", str(ref)]) == 1
     assert "test set differs" in capsys.readouterr().out
+
+
+def test_recipe_sets_mode_and_delays(runs, tmp_path):
+    """An evaluation recipe's [eval] mode / delays are what `kboost eval RECIPE` uses; flags override."""
+    r = tmp_path / "eval.toml"
+    spec = (CONFIGS / "tiny-ss-kb.toml").read_text().split("[data]", 1)[1].split("[train]", 1)[0]
+    r.write_text(f'[data]{spec}[eval]\nbatch = 2\nmode = "conditioned"\ndelays = "0,2"\n'
+                 f'checkpoints = ["{runs["tiny-ss-kb"]}"]\n')
+    assert cli_main(["eval", str(r), "--no-progress", "--out", str(tmp_path / "a")]) == 0
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert a["mode"] == "conditioned" and [e["delay"] for e in a["entries"]] == [0, 2]
+    assert cli_main(["eval", str(r), "--mode", "per-delay", "--delays", "1", "--no-progress",
+                     "--out", str(tmp_path / "b")]) == 0
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert b["mode"] == "per-delay" and [e["delay"] for e in b["entries"]] == [1]
+    # per-delay at delays the only (d1) model was not trained for: nothing to evaluate, said so
+    assert cli_main(["eval", str(r), "--mode", "per-delay", "--no-progress", "--out", str(tmp_path / "x")]) == 2
+    r.write_text(r.read_text().replace('"conditioned"', '"both"'))
+    assert cli_main(["eval", str(r), "--no-progress", "--out", str(tmp_path / "c")]) == 2

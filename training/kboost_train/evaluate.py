@@ -171,6 +171,9 @@ def evaluate(checkpoints: list[Path], data_spec: dict[str, Any], delays: list[in
         else:
             runs = list(delays)
         models.append((path, model, cfg, role, runs))
+    if not any(runs for *_, runs in models):
+        raise ValueError(f"nothing to evaluate: no model without KB, and no KB model trained for a delay in "
+                         f"{delays} (per-delay mode; --mode conditioned runs KB models at any delay)")
     data_spec = {**data_spec, "task": data_spec.get("task", task)}
     test = build_dataset(data_spec)
     n = len(test) if max_items <= 0 else min(len(test), max_items)
@@ -297,13 +300,15 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="RECIPE_OR_CHECKPOINT",
                    help="checkpoints (.pt) and/or recipes (.toml) naming them")
-    p.add_argument("--delays", default="0-6", help="hint delays in chunks, e.g. 0-6 or 0,1,3,6 (default 0-6)")
-    p.add_argument("--mode", choices=("per-delay", "conditioned"), default="per-delay",
-                   help="per-delay: each KB model at its own delay; conditioned: every KB model at every delay")
+    p.add_argument("--delays", default=None,
+                   help="hint delays in chunks, e.g. 0-6 or 0,1,3,6 (default: the recipe's [eval] delays, else 0-6)")
+    p.add_argument("--mode", choices=("per-delay", "conditioned"), default=None,
+                   help="per-delay: each KB model at its own delay; conditioned: every KB model at every delay "
+                        "(default: the recipe's [eval] mode, else per-delay)")
     p.add_argument("--data", default=None, metavar="RECIPE", help="take the test set from this recipe")
     p.add_argument("--seed", type=int, default=None, help="replace the test set's seed")
     p.add_argument("--max-items", type=int, default=0, help="evaluate at most this many test mixtures")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=None, help="default: the recipe's [eval] batch, else 8")
     p.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it in the last bits)")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default runs/eval)")
     p.add_argument("--no-progress", action="store_true")
@@ -380,10 +385,13 @@ def test_spec(ckpts: list[Path], recipe: Recipe | None, data: str | None, seed: 
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    delays = parse_delays(args.delays)
     ckpts, recipe = collect_inputs(args.inputs)
+    ev = recipe.eval if recipe is not None else None
+    delays = parse_delays(args.delays or (ev.delays if ev and ev.delays else "0-6"))
+    mode = args.mode or (ev.mode if ev and ev.mode else "per-delay")
+    batch = args.batch or (ev.batch if ev else 8)
     spec = test_spec(ckpts, recipe, args.data, args.seed)
-    results = evaluate(ckpts, spec, delays, args.mode, args.batch, args.max_items, progress=not args.no_progress)
+    results = evaluate(ckpts, spec, delays, mode, batch, args.max_items, progress=not args.no_progress)
     if args.check is not None:
         if not args.check.is_file():
             raise FileNotFoundError(f"--check: {args.check} not found")

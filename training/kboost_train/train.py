@@ -48,6 +48,8 @@ Recipe (TOML; examples in ``training/configs/``)::
     batch = 8            # validation / evaluation batch
     max_items = 0        # cap on validation items (0: all)
     checkpoints = []     # what ``kboost eval RECIPE`` evaluates (default: runs/<recipe name>/best.pt)
+    mode = "per-delay"   # kboost eval RECIPE: or "conditioned" (every KB model at every delay)
+    delays = "0-6"       # kboost eval RECIPE: the delays of the table
 
 Outputs in ``--out`` (default ``runs/<recipe name>``): ``last.pt`` (every ``checkpoint_every`` steps
 and at every epoch end), ``best.pt`` (best validation SI-SNRi), ``log.csv`` (train and val rows),
@@ -130,6 +132,8 @@ class EvalOptions:
     batch: int = 8
     max_items: int = 0
     checkpoints: list[str] = field(default_factory=list)  # for kboost eval RECIPE
+    mode: str = ""  # kboost eval RECIPE: per-delay | conditioned ("" = per-delay; --mode overrides)
+    delays: str = ""  # kboost eval RECIPE: e.g. "0-6" ("" = 0-6; --delays overrides)
 
 
 @dataclass
@@ -220,6 +224,8 @@ def load_recipe(path: str | Path, training: bool = True) -> Recipe:
     recipe = Recipe(path=path, raw=raw, model=model, data=dict(raw["data"]),
                     train=_options(TrainOptions, dict(raw.get("train", {})), "train"),
                     eval=_options(EvalOptions, dict(raw.get("eval", {})), "eval"))
+    if recipe.eval.mode not in ("", "per-delay", "conditioned"):
+        raise ValueError(f"[eval] mode must be 'per-delay' or 'conditioned', got {recipe.eval.mode!r}")
     if not training and not model:
         return recipe
     cfg = recipe.model_config()
