@@ -141,3 +141,22 @@ def test_recipe_sets_mode_and_delays(runs, tmp_path):
     assert cli_main(["eval", str(r), "--mode", "per-delay", "--no-progress", "--out", str(tmp_path / "x")]) == 2
     r.write_text(r.read_text().replace('"conditioned"', '"both"'))
     assert cli_main(["eval", str(r), "--no-progress", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_kb_is_compared_with_each_baseline_on_the_same_mixtures(runs):
+    spec = load_recipe(CONFIGS / "tiny-ss.toml").data_spec("test")
+    res = evaluate([runs["tiny-ss"], runs["tiny-ss-kb"]], spec, [0, 1], mode="conditioned", progress=False)
+    small = next(e for e in res["entries"] if e["role"] == "small")
+    comps = res["comparisons"]
+    assert [(c["baseline"], c["delay"]) for c in comps] == [("small", 0), ("small", 1)]
+    for c in comps:
+        kb = next(e for e in res["entries"] if e["role"] == "small+KB" and e["delay"] == c["delay"])
+        diff = [a - b for a, b in zip(kb["per_item"]["si_snri"], small["per_item"]["si_snri"])]
+        assert c["groups"]["all"]["diff"] == pytest.approx(sum(diff) / len(diff), abs=1e-5)
+        k, s = kb["groups"]["all"]["si_snri"], small["groups"]["all"]["si_snri"]
+        above = k["mean"] - k["ci95"] > s["mean"] + s["ci95"]
+        below = k["mean"] + k["ci95"] < s["mean"] - s["ci95"]
+        assert c["groups"]["all"]["intervals"] == ("kb_above" if above else "kb_below" if below else "overlap")
+    from kboost_train.evaluate import markdown
+
+    assert "| small+KB c2 | small | " in markdown(res)

@@ -209,7 +209,29 @@ def evaluate(checkpoints: list[Path], data_spec: dict[str, Any], delays: list[in
             e.label = f"{e.label} [{p.parent.name}/{p.name}]"
     entries.sort(key=lambda e: (ROLE_ORDER.index(e.role), e.label, -1 if e.delay is None else e.delay))
     return {"task": task, "mode": mode, "delays": delays, "n_items": n, "data": data_spec,
-            "entries": [e.summary() for e in entries]}
+            "entries": [e.summary() for e in entries], "comparisons": compare(entries)}
+
+
+def compare(entries: list[Entry], metric: str = "si_snri") -> list[dict[str, Any]]:
+    """Each small+KB entry against each model without KB, on the same test mixtures: the paired
+    difference (mean and 95% CI over mixtures) per speaker group, and whether the two models' own 95%
+    intervals are disjoint (KB above: "kb_above"; below: "kb_below"; else "overlap")."""
+    out = []
+    kb = [e for e in entries if e.role == "small+KB"]
+    base = [e for e in entries if e.role != "small+KB"]
+    for k in kb:
+        for b in base:
+            groups = {}
+            for kind in ["all", *sorted(set(k.kinds))]:
+                idx = [i for i, x in enumerate(k.kinds) if kind in ("all", x)]
+                diff = [k.per_item[metric][i] - b.per_item[metric][i] for i in idx]
+                d_mean, d_ci = mean_ci95(diff)
+                km, kc = mean_ci95([k.per_item[metric][i] for i in idx])
+                bm, bc = mean_ci95([b.per_item[metric][i] for i in idx])
+                verdict = "kb_above" if km - kc > bm + bc else "kb_below" if km + kc < bm - bc else "overlap"
+                groups[kind] = {"diff": d_mean, "diff_ci95": d_ci, "intervals": verdict}
+            out.append({"kb": k.label, "delay": k.delay, "baseline": b.label, "metric": metric, "groups": groups})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -256,6 +278,26 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {e['label']} | {d} | {_cell(g, 'si_snri')} | {_cell(g, 'snri')} | {g['n']} | "
                          f"{Path(e['checkpoint']).name} ({e['config']}) |")
         lines.append("")
+        comps = [c for c in results.get("comparisons", []) if kind in c["groups"]]
+        if comps:
+            lines += [f"small+KB minus each model without KB, {kind} speakers: paired SI-SNRi difference "
+                      "(dB, mean ± 95% CI over the same mixtures); * = the two models' own 95% intervals "
+                      "are disjoint with small+KB above", "",
+                      "| small+KB | vs | " + " | ".join(f"d={d}" for d in delays) + " |",
+                      "|---|---|" + "---|" * len(delays)]
+            for kb_label in dict.fromkeys(c["kb"] for c in comps):
+                for b_label in dict.fromkeys(c["baseline"] for c in comps):
+                    cells = []
+                    for d in delays:
+                        hit = [c for c in comps if c["kb"] == kb_label and c["baseline"] == b_label and c["delay"] == d]
+                        if not hit:
+                            cells.append("")
+                            continue
+                        g = hit[0]["groups"][kind]
+                        star = " *" if g["intervals"] == "kb_above" else ""
+                        cells.append(f"{g['diff']:+.2f} ± {g['diff_ci95']:.2f}{star}")
+                    lines.append(f"| {kb_label} | {b_label} | " + " | ".join(cells) + " |")
+            lines.append("")
     return "\n".join(lines)
 
 
