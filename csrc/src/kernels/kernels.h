@@ -18,14 +18,19 @@ using LinearFn = void (*)(int m, int k, int n, const float* x, int ldx, const fl
 /// y[m][n] += sum_k x[m][k] wt[k][n].
 using LinearAccFn = void (*)(int m, int k, int n, const float* x, int ldx, const float* wt,
                              float* y, int ldy);
-/// One LSTM cell update from its pre-activations gates [4H] (PyTorch order i, f, g, o):
-/// c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c). h, c: [H], updated in place.
-using LstmCellFn = void (*)(int h, const float* gates, float* h_state, float* c_state);
-
-/// One recurrent LSTM step from precomputed input projections pre [4H] (bias included):
-/// gates = pre + W_hh h (whh_t [H, 4H]), then the cell update. gates: scratch [4H].
-using LstmStepFn = void (*)(int h, const float* pre, const float* whh_t, float* gates, float* h_state,
-                            float* c_state);
+/// y[n] = sum_p x[p] wt[p][n] with weight rows ldw apart (>= n): e.g. attention's softmax-weighted
+/// sum of value rows, x the k weights.
+using VecMatFn = void (*)(int k, int n, const float* x, const float* wt, int ldw, float* y);
+/// LSTM cell updates of m independent rows from their pre-activations gates [m, 4H] (PyTorch order
+/// i, f, g, o per row): c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c).
+/// h_state, c_state: [m, H], updated in place.
+using LstmCellsFn = void (*)(int m, int h, const float* gates, float* h_state, float* c_state);
+/// A whole LSTM sequence of n steps from a zero state, over rows 0..n-1 (or n-1..0 with reverse):
+/// at row f, gates = pre[f] + W_hh h_prev (pre [n, ld_pre] holds the input projections with the
+/// biases, its first 4H values per row are used; whh_t [H, 4H]), the cell update, out[f][0..H) = h.
+/// scratch: [5H] floats (gates and c).
+using LstmSeqFn = void (*)(int h, int n, bool reverse, const float* pre, int ld_pre, const float* whh_t,
+                           float* out, int ld_out, float* scratch);
 /// sum_i a[i] b[i] (a fixed summation order per variant).
 using DotFn = float (*)(int n, const float* a, const float* b);
 /// y += a x.
@@ -35,8 +40,9 @@ struct Kernels {
   const char* name;
   LinearFn linear;
   LinearAccFn linear_acc;
-  LstmCellFn lstm_cell;
-  LstmStepFn lstm_step;
+  VecMatFn vec_mat;
+  LstmCellsFn lstm_cells;
+  LstmSeqFn lstm_seq;
   DotFn dot;
   AxpyFn axpy;
 };

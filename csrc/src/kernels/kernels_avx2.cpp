@@ -8,7 +8,8 @@
 
 namespace kboost::kernels {
 const Kernels* kernels_avx2() {
-  static const Kernels table{"avx2+fma", &body_linear, &body_linear_acc, &body_lstm_cell, &body_lstm_step, &body_dot,
+  static const Kernels table{"avx2+fma", &body_linear, &body_linear_acc, &body_vec_mat,
+                             &body_lstm_cells, &body_lstm_seq, &body_dot,
                              &body_axpy};
   return &table;
 }

@@ -10,7 +10,8 @@
 namespace kboost::kernels {
 
 const Kernels& kernels_ref() {
-  static const Kernels table{"ref", &body_linear, &body_linear_acc, &body_lstm_cell, &body_lstm_step, &body_dot,
+  static const Kernels table{"ref", &body_linear, &body_linear_acc, &body_vec_mat, &body_lstm_cells,
+                             &body_lstm_seq, &body_dot,
                              &body_axpy};
   return table;
 }

@@ -10,19 +10,14 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
                  const float* v_ring, size_t slot_stride_v, int n_v, int window, long t, float scale,
                  float* scores, float* out) {
   const auto& k = kernels::kernels();
-  const long first = std::max(0L, t - window + 1);
-  const int n = static_cast<int>(t - first + 1);
-  for (int j = 0; j < n; ++j) {
-    const float* kj = k_ring + static_cast<size_t>((first + j) % window) * slot_stride_k;
-    scores[j] = k.dot(n_qk, q, kj) * scale;
-  }
+  // The frames that exist fill slots 0..n-1 (frame j sits in slot j % window: before the ring wraps
+  // the n frames are slots 0..t, after it every slot holds one). Softmax and the weighted sum do not
+  // depend on the order of the frames, so both run in slot order: the sum is one vector-matrix
+  // product over the value rows.
+  const int n = static_cast<int>(std::min<long>(t + 1, window));
+  for (int j = 0; j < n; ++j) scores[j] = k.dot(n_qk, q, k_ring + static_cast<size_t>(j) * slot_stride_k) * scale;
   kernels::softmax(scores, n);
-  std::fill(out, out + n_v, 0.0f);
-  for (int j = 0; j < n; ++j) {
-    const float p = scores[j];
-    const float* vj = v_ring + static_cast<size_t>((first + j) % window) * slot_stride_v;
-    k.axpy(n_v, p, vj, out);
-  }
+  k.vec_mat(n, n_v, scores, v_ring, static_cast<int>(slot_stride_v), out);
 }
 
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out) {

@@ -44,9 +44,7 @@ void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, const floa
   // The 97 independent sequences advance one step together: two [F, .] x [., 4H] products.
   k.linear(F, d, g, s.z.data(), d, w.wih_t.data(), w.bias.data(), s.gates.data(), g);
   k.linear_acc(F, h, g, s.h.data(), h, w.whh_t.data(), s.gates.data(), g);
-  for (int f = 0; f < F; ++f)
-    k.lstm_cell(h, s.gates.data() + static_cast<size_t>(f) * g, s.h.data() + static_cast<size_t>(f) * h,
-                s.c.data() + static_cast<size_t>(f) * h);
+  k.lstm_cells(F, h, s.gates.data(), s.h.data(), s.c.data());
   k.linear(F, h, d, s.h.data(), h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
   for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];
 }

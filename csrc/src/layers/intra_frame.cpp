@@ -42,9 +42,7 @@ IntraFrameState::IntraFrameState(const IntraFrameWeights& w)
     : z(static_cast<size_t>(F) * w.d),
       pre(static_cast<size_t>(F) * 8 * w.h),
       hs(static_cast<size_t>(F) * 2 * w.h),
-      gates(static_cast<size_t>(4) * w.h),
-      h(static_cast<size_t>(w.h)),
-      c(static_cast<size_t>(w.h)) {}
+      scratch(static_cast<size_t>(5) * w.h) {}
 
 void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const float* x, float* y) {
   const auto& k = kernels::kernels();
@@ -52,22 +50,10 @@ void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const floa
   kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), s.z.data());
   // Input projections of both directions for all bins at once: [F, D] x [D, 8H].
   k.linear(F, d, 2 * g, s.z.data(), d, w.wih_t.data(), w.bias.data(), s.pre.data(), 2 * g);
-  // Forward recurrence over bins 0..F-1.
-  std::fill(s.h.begin(), s.h.end(), 0.0f);
-  std::fill(s.c.begin(), s.c.end(), 0.0f);
-  for (int f = 0; f < F; ++f) {
-    k.lstm_step(h, s.pre.data() + static_cast<size_t>(f) * 2 * g, w.whh_t_fwd.data(), s.gates.data(), s.h.data(),
-                s.c.data());
-    std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h);
-  }
-  // Backward recurrence over bins F-1..0.
-  std::fill(s.h.begin(), s.h.end(), 0.0f);
-  std::fill(s.c.begin(), s.c.end(), 0.0f);
-  for (int f = F - 1; f >= 0; --f) {
-    k.lstm_step(h, s.pre.data() + static_cast<size_t>(f) * 2 * g + g, w.whh_t_bwd.data(), s.gates.data(),
-                s.h.data(), s.c.data());
-    std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h + h);
-  }
+  // The two recurrences, each one kernel call over all bins: forward h into hs[:, 0:H], backward
+  // (bins F-1..0) into hs[:, H:2H].
+  k.lstm_seq(h, F, false, s.pre.data(), 2 * g, w.whh_t_fwd.data(), s.hs.data(), 2 * h, s.scratch.data());
+  k.lstm_seq(h, F, true, s.pre.data() + g, 2 * g, w.whh_t_bwd.data(), s.hs.data() + h, 2 * h, s.scratch.data());
   // y = x + Linear(hs); computed into z (free now) so that x == y is allowed.
   k.linear(F, 2 * h, d, s.hs.data(), 2 * h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
   for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];

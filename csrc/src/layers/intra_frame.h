@@ -30,8 +30,7 @@ struct IntraFrameState {
   std::vector<float> z;      // [F, D] normalised input
   std::vector<float> pre;    // [F, 8H] input projections of both directions
   std::vector<float> hs;     // [F, 2H] outputs (forward h | backward h)
-  std::vector<float> gates;  // [4H]
-  std::vector<float> h, c;   // [H]
+  std::vector<float> scratch;  // [5H] of the LSTM sequence kernel
 };
 
 /// x [F, D] -> y [F, D]; x == y allowed.
