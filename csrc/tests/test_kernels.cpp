@@ -84,14 +84,55 @@ void check_table(const Kernels& k) {
         EXPECT_TRUE(false);
       }
     }
+  // mat_vec against double precision (rows further apart than n; 4-row blocks and leftovers).
+  for (int m : {1, 6, 50})
+    for (int n : {1, 7, 291}) {
+      const int lda = n + 5;
+      const auto a = values(m * lda, 14), x = values(n, 15);
+      std::vector<float> y(static_cast<size_t>(m)), want(y.size());
+      k.mat_vec(m, n, a.data(), lda, x.data(), y.data());
+      for (int i = 0; i < m; ++i) {
+        double acc = 0.0;
+        for (int p = 0; p < n; ++p) acc += static_cast<double>(a[i * lda + p]) * x[p];
+        want[i] = static_cast<float>(acc);
+      }
+      if (max_abs_diff(y, want) > 1e-5) {
+        std::printf("  mat_vec m=%d n=%d: max diff %g\n", m, n, max_abs_diff(y, want));
+        EXPECT_TRUE(false);
+      }
+    }
+  // layer_norm_rows and prelu against double precision.
+  for (int n : {1, 16, 97, 1552}) {
+    const int m = 3;
+    const auto x = values(m * n, 16, 2.0f), w = values(n, 17), b = values(n, 18);
+    std::vector<float> y(x.size()), want(x.size());
+    k.layer_norm_rows(m, n, x.data(), w.data(), b.data(), y.data(), 1e-5f);
+    for (int i = 0; i < m; ++i) {
+      double mu = 0.0, var = 0.0;
+      for (int j = 0; j < n; ++j) mu += x[i * n + j];
+      mu /= n;
+      for (int j = 0; j < n; ++j) var += (x[i * n + j] - mu) * (x[i * n + j] - mu);
+      var /= n;
+      for (int j = 0; j < n; ++j) want[i * n + j] = static_cast<float>((x[i * n + j] - mu) / std::sqrt(var + 1e-5) * w[j] + b[j]);
+    }
+    if (max_abs_diff(y, want) > 1e-4) {
+      std::printf("  layer_norm_rows n=%d: max diff %g\n", n, max_abs_diff(y, want));
+      EXPECT_TRUE(false);
+    }
+    std::vector<float> p = x;
+    k.prelu(p.data(), static_cast<int>(p.size()), 0.25f);
+    for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(p[i] == (x[i] >= 0.0f ? x[i] : 0.25f * x[i]));
+  }
   // LSTM cells against double-precision math, gates across the range that saturates; the sequence
   // kernel against a loop of linear + cells, both directions.
   auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
   for (int h : {1, 5, 16, 64}) {
     const int m = 3, g = 4 * h;
     const auto gates = values(m * g, 7, 12.0f), c0 = values(m * h, 8, 3.0f);
-    std::vector<float> hs(static_cast<size_t>(m * h)), cs = c0;
-    k.lstm_cells(m, h, gates.data(), hs.data(), cs.data());
+    std::vector<float> hs(static_cast<size_t>(m * h)), cs = c0, scratch_gates = gates;
+    for (int r = 0; r < m; ++r)  // the kernels take the g gate doubled
+      for (int j = 2 * h; j < 3 * h; ++j) scratch_gates[r * g + j] *= 2.0f;
+    k.lstm_cells(m, h, scratch_gates.data(), hs.data(), cs.data());
     double err = 0.0;
     for (int r = 0; r < m; ++r)
       for (int j = 0; j < h; ++j) {
@@ -118,6 +159,17 @@ void check_table(const Kernels& k) {
         std::printf("  lstm_seq h=%d reverse=%d: max diff %g\n", h, reverse ? 1 : 0, max_abs_diff(out, want));
         EXPECT_TRUE(false);
       }
+    }
+    // blstm == the two directions as sequences (interleaved for small h, sequential for h = 64).
+    const int ld_pre2 = 2 * g + 1, ld_out2 = 2 * h + 3;
+    const auto pre2 = values(n * ld_pre2, 19), whh_b = values(h * g, 20, 0.3f);
+    std::vector<float> out2(static_cast<size_t>(n * ld_out2), -7.0f), want2(out2), scratch2(static_cast<size_t>(10 * h));
+    k.blstm(h, n, pre2.data(), ld_pre2, whh.data(), whh_b.data(), out2.data(), ld_out2, scratch2.data());
+    k.lstm_seq(h, n, false, pre2.data(), ld_pre2, whh.data(), want2.data(), ld_out2, scratch2.data());
+    k.lstm_seq(h, n, true, pre2.data() + g, ld_pre2, whh_b.data(), want2.data() + h, ld_out2, scratch2.data());
+    if (max_abs_diff(out2, want2) != 0.0) {
+      std::printf("  blstm h=%d: max diff %g\n", h, max_abs_diff(out2, want2));
+      EXPECT_TRUE(false);
     }
   }
 }

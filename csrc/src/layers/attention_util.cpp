@@ -15,7 +15,8 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
   // depend on the order of the frames, so both run in slot order: the sum is one vector-matrix
   // product over the value rows.
   const int n = static_cast<int>(std::min<long>(t + 1, window));
-  for (int j = 0; j < n; ++j) scores[j] = k.dot(n_qk, q, k_ring + static_cast<size_t>(j) * slot_stride_k) * scale;
+  k.mat_vec(n, n_qk, k_ring, static_cast<int>(slot_stride_k), q, scores);
+  for (int j = 0; j < n; ++j) scores[j] *= scale;
   kernels::softmax(scores, n);
   k.vec_mat(n, n_v, scores, v_ring, static_cast<int>(slot_stride_v), out);
 }
