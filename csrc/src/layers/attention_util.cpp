@@ -22,13 +22,33 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
 }
 
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out) {
+  const int lc = n_heads * c;
+  if (channel_major) {
+    // out[l][e * F + f] = z[f][l * C + e] is the transpose of z [F, L*C] -> [L*C, F]; in blocks of
+    // 8 bins, so that each output row is written 8 floats at a time and z's block stays in cache.
+    transpose(n_freqs, lc, z, lc, out, n_freqs);
+    return;
+  }
   const size_t group = static_cast<size_t>(n_freqs) * c;
   for (int f = 0; f < n_freqs; ++f)
-    for (int l = 0; l < n_heads; ++l)
-      for (int e = 0; e < c; ++e) {
-        const float v = z[(static_cast<size_t>(f) * n_heads + l) * c + e];
-        out[l * group + (channel_major ? static_cast<size_t>(e) * n_freqs + f : static_cast<size_t>(f) * c + e)] = v;
-      }
+    for (int l = 0; l < n_heads; ++l) {
+      const float* src = z + static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c;
+      float* dst = out + l * group + static_cast<size_t>(f) * c;
+      for (int e = 0; e < c; ++e) dst[e] = src[e];
+    }
+}
+
+void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt) {
+  constexpr int B = 8;
+  int i = 0;
+  for (; i + B <= rows; i += B)
+    for (int j = 0; j < cols; ++j) {
+      const float* src = a + static_cast<size_t>(i) * lda + j;
+      float* dst = t + static_cast<size_t>(j) * ldt + i;
+      for (int r = 0; r < B; ++r) dst[r] = src[static_cast<size_t>(r) * lda];
+    }
+  for (; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) t[static_cast<size_t>(j) * ldt + i] = a[static_cast<size_t>(i) * lda + j];
 }
 
 }  // namespace kboost::layers
