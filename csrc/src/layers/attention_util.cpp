@@ -21,6 +21,19 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
   k.vec_mat(n, n_v, scores, v_ring, static_cast<int>(slot_stride_v), out);
 }
 
+namespace {
+template <int C>
+void split_runs(const float* z, int n_freqs, int n_heads, float* out) {
+  const size_t lc = static_cast<size_t>(n_heads) * C, group = static_cast<size_t>(n_freqs) * C;
+  for (int l = 0; l < n_heads; ++l) {
+    const float* src = z + static_cast<size_t>(l) * C;
+    float* dst = out + l * group;
+    for (int f = 0; f < n_freqs; ++f)
+      for (int e = 0; e < C; ++e) dst[static_cast<size_t>(f) * C + e] = src[static_cast<size_t>(f) * lc + e];
+  }
+}
+}  // namespace
+
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out) {
   const int lc = n_heads * c;
   if (channel_major) {
@@ -29,9 +42,16 @@ void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_m
     transpose(n_freqs, lc, z, lc, out, n_freqs);
     return;
   }
+  // out[l][f * C + e] = z[f][l * C + e]: runs of C values; the usual small C as a constant.
+  switch (c) {
+    case 3: split_runs<3>(z, n_freqs, n_heads, out); return;
+    case 4: split_runs<4>(z, n_freqs, n_heads, out); return;
+    case 8: split_runs<8>(z, n_freqs, n_heads, out); return;
+    default: break;
+  }
   const size_t group = static_cast<size_t>(n_freqs) * c;
-  for (int f = 0; f < n_freqs; ++f)
-    for (int l = 0; l < n_heads; ++l) {
+  for (int l = 0; l < n_heads; ++l)
+    for (int f = 0; f < n_freqs; ++f) {
       const float* src = z + static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c;
       float* dst = out + l * group + static_cast<size_t>(f) * c;
       for (int e = 0; e < c; ++e) dst[e] = src[e];
