@@ -1,6 +1,7 @@
 // Kernel variants against the reference and against double-precision math: every table entry on
 // odd sizes (so vector tails run), and the transcendental helpers over their whole range.
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -32,7 +33,7 @@ void check_table(const Kernels& k) {
   std::printf("  table %s\n", k.name);
   for (int m : {1, 3, 97})
     for (int kk : {1, 5, 16, 33})
-      for (int n : {1, 7, 64, 65}) {
+      for (int n : {1, 7, 8, 12, 13, 64, 65, 100}) {
         const auto x = values(m * kk, 1), w = values(kk * n, 2), b = values(n, 3);
         std::vector<float> y(static_cast<size_t>(m * n));
         k.linear(m, kk, n, x.data(), kk, w.data(), b.data(), y.data(), n);
@@ -47,6 +48,14 @@ void check_table(const Kernels& k) {
           std::printf("  linear m=%d k=%d n=%d: max diff %g\n", m, kk, n, max_abs_diff(y, want));
           EXPECT_TRUE(false);
         }
+        // linear_acc from y = bias rows gives the same.
+        std::vector<float> y2(y.size());
+        for (int i = 0; i < m; ++i) std::copy(b.begin(), b.end(), y2.begin() + i * n);
+        k.linear_acc(m, kk, n, x.data(), kk, w.data(), y2.data(), n);
+        if (max_abs_diff(y2, want) > 1e-5) {
+          std::printf("  linear_acc m=%d k=%d n=%d: max diff %g\n", m, kk, n, max_abs_diff(y2, want));
+          EXPECT_TRUE(false);
+        }
       }
   for (int n : {1, 7, 8, 291, 388}) {
     const auto a = values(n, 4), b = values(n, 5);
@@ -58,27 +67,110 @@ void check_table(const Kernels& k) {
     for (int i = 0; i < n; ++i) y0[i] += 0.5f * a[i];
     EXPECT_TRUE(max_abs_diff(y, y0) < 1e-6);
   }
-  // LSTM cell and step against double-precision math, gates across the range that saturates.
-  for (int h : {1, 5, 16, 64}) {
-    const auto gates = values(4 * h, 7, 12.0f), c0 = values(h, 8, 3.0f);
-    std::vector<float> hs(static_cast<size_t>(h)), cs = c0;
-    k.lstm_cell(h, gates.data(), hs.data(), cs.data());
-    auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
-    double err = 0.0;
-    for (int j = 0; j < h; ++j) {
-      const double c = sig(gates[h + j]) * c0[j] + sig(gates[j]) * std::tanh(static_cast<double>(gates[2 * h + j]));
-      err = std::fmax(err, std::fabs(c - cs[j]));
-      err = std::fmax(err, std::fabs(sig(gates[3 * h + j]) * std::tanh(c) - hs[j]));
+  // vec_mat against double precision, weight rows further apart than n.
+  for (int kk : {1, 5, 50})
+    for (int n : {1, 7, 12, 64, 65, 388}) {
+      const int ldw = n + 3;
+      const auto x = values(kk, 12), w = values(kk * ldw, 13);
+      std::vector<float> y(static_cast<size_t>(n), 99.0f), want(y.size());
+      k.vec_mat(kk, n, x.data(), w.data(), ldw, y.data());
+      for (int j = 0; j < n; ++j) {
+        double acc = 0.0;
+        for (int p = 0; p < kk; ++p) acc += static_cast<double>(x[p]) * w[p * ldw + j];
+        want[j] = static_cast<float>(acc);
+      }
+      if (max_abs_diff(y, want) > 1e-5) {
+        std::printf("  vec_mat k=%d n=%d: max diff %g\n", kk, n, max_abs_diff(y, want));
+        EXPECT_TRUE(false);
+      }
     }
-    if (err > 1e-6) std::printf("  lstm_cell h=%d: max error %g\n", h, err);
+  // mat_vec against double precision (rows further apart than n; 4-row blocks and leftovers).
+  for (int m : {1, 6, 50})
+    for (int n : {1, 7, 291}) {
+      const int lda = n + 5;
+      const auto a = values(m * lda, 14), x = values(n, 15);
+      std::vector<float> y(static_cast<size_t>(m)), want(y.size());
+      k.mat_vec(m, n, a.data(), lda, x.data(), y.data());
+      for (int i = 0; i < m; ++i) {
+        double acc = 0.0;
+        for (int p = 0; p < n; ++p) acc += static_cast<double>(a[i * lda + p]) * x[p];
+        want[i] = static_cast<float>(acc);
+      }
+      if (max_abs_diff(y, want) > 1e-5) {
+        std::printf("  mat_vec m=%d n=%d: max diff %g\n", m, n, max_abs_diff(y, want));
+        EXPECT_TRUE(false);
+      }
+    }
+  // layer_norm_rows and prelu against double precision.
+  for (int n : {1, 16, 97, 1552}) {
+    const int m = 3;
+    const auto x = values(m * n, 16, 2.0f), w = values(n, 17), b = values(n, 18);
+    std::vector<float> y(x.size()), want(x.size());
+    k.layer_norm_rows(m, n, x.data(), w.data(), b.data(), y.data(), 1e-5f);
+    for (int i = 0; i < m; ++i) {
+      double mu = 0.0, var = 0.0;
+      for (int j = 0; j < n; ++j) mu += x[i * n + j];
+      mu /= n;
+      for (int j = 0; j < n; ++j) var += (x[i * n + j] - mu) * (x[i * n + j] - mu);
+      var /= n;
+      for (int j = 0; j < n; ++j) want[i * n + j] = static_cast<float>((x[i * n + j] - mu) / std::sqrt(var + 1e-5) * w[j] + b[j]);
+    }
+    if (max_abs_diff(y, want) > 1e-4) {
+      std::printf("  layer_norm_rows n=%d: max diff %g\n", n, max_abs_diff(y, want));
+      EXPECT_TRUE(false);
+    }
+    std::vector<float> p = x;
+    k.prelu(p.data(), static_cast<int>(p.size()), 0.25f);
+    for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(p[i] == (x[i] >= 0.0f ? x[i] : 0.25f * x[i]));
+  }
+  // LSTM cells against double-precision math, gates across the range that saturates; the sequence
+  // kernel against a loop of linear + cells, both directions.
+  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  for (int h : {1, 5, 16, 64}) {
+    const int m = 3, g = 4 * h;
+    const auto gates = values(m * g, 7, 12.0f), c0 = values(m * h, 8, 3.0f);
+    std::vector<float> hs(static_cast<size_t>(m * h)), cs = c0, scratch_gates = gates;
+    for (int r = 0; r < m; ++r)  // the kernels take the g gate doubled
+      for (int j = 2 * h; j < 3 * h; ++j) scratch_gates[r * g + j] *= 2.0f;
+    k.lstm_cells(m, h, scratch_gates.data(), hs.data(), cs.data());
+    double err = 0.0;
+    for (int r = 0; r < m; ++r)
+      for (int j = 0; j < h; ++j) {
+        const float* gr = gates.data() + r * g;
+        const double c = sig(gr[h + j]) * c0[r * h + j] + sig(gr[j]) * std::tanh(static_cast<double>(gr[2 * h + j]));
+        err = std::fmax(err, std::fabs(c - cs[r * h + j]));
+        err = std::fmax(err, std::fabs(sig(gr[3 * h + j]) * std::tanh(c) - hs[r * h + j]));
+      }
+    if (err > 1e-6) std::printf("  lstm_cells h=%d: max error %g\n", h, err);
     EXPECT_TRUE(err <= 1e-6);
-    // lstm_step == pre + W h, then the cell.
-    const auto pre = values(4 * h, 9), whh = values(h * 4 * h, 10, 0.3f), h0 = values(h, 11);
-    std::vector<float> g(static_cast<size_t>(4 * h)), hs1 = h0, cs1 = c0, hs2 = h0, cs2 = c0, g2(g.size());
-    k.lstm_step(h, pre.data(), whh.data(), g.data(), hs1.data(), cs1.data());
-    k.linear(1, h, 4 * h, h0.data(), h, whh.data(), pre.data(), g2.data(), 4 * h);
-    k.lstm_cell(h, g2.data(), hs2.data(), cs2.data());
-    EXPECT_TRUE(max_abs_diff(hs1, hs2) < 1e-6 && max_abs_diff(cs1, cs2) < 1e-6);
+    const int n = 7, ld_pre = g + 2, ld_out = h + 1;
+    const auto pre = values(n * ld_pre, 9), whh = values(h * g, 10, 0.3f);
+    for (bool reverse : {false, true}) {
+      std::vector<float> out(static_cast<size_t>(n * ld_out), -7.0f), scratch(static_cast<size_t>(5 * h));
+      k.lstm_seq(h, n, reverse, pre.data(), ld_pre, whh.data(), out.data(), ld_out, scratch.data());
+      std::vector<float> hh(static_cast<size_t>(h), 0.0f), cc(hh), gg(static_cast<size_t>(g)), want(out);
+      for (int s = 0; s < n; ++s) {
+        const int f = reverse ? n - 1 - s : s;
+        k.linear(1, h, g, hh.data(), h, whh.data(), pre.data() + f * ld_pre, gg.data(), g);
+        k.lstm_cells(1, h, gg.data(), hh.data(), cc.data());
+        std::copy(hh.begin(), hh.end(), want.begin() + f * ld_out);
+      }
+      if (max_abs_diff(out, want) > 1e-6) {
+        std::printf("  lstm_seq h=%d reverse=%d: max diff %g\n", h, reverse ? 1 : 0, max_abs_diff(out, want));
+        EXPECT_TRUE(false);
+      }
+    }
+    // blstm == the two directions as sequences (interleaved for small h, sequential for h = 64).
+    const int ld_pre2 = 2 * g + 1, ld_out2 = 2 * h + 3;
+    const auto pre2 = values(n * ld_pre2, 19), whh_b = values(h * g, 20, 0.3f);
+    std::vector<float> out2(static_cast<size_t>(n * ld_out2), -7.0f), want2(out2), scratch2(static_cast<size_t>(10 * h));
+    k.blstm(h, n, pre2.data(), ld_pre2, whh.data(), whh_b.data(), out2.data(), ld_out2, scratch2.data());
+    k.lstm_seq(h, n, false, pre2.data(), ld_pre2, whh.data(), want2.data(), ld_out2, scratch2.data());
+    k.lstm_seq(h, n, true, pre2.data() + g, ld_pre2, whh_b.data(), want2.data() + h, ld_out2, scratch2.data());
+    if (max_abs_diff(out2, want2) != 0.0) {
+      std::printf("  blstm h=%d: max diff %g\n", h, max_abs_diff(out2, want2));
+      EXPECT_TRUE(false);
+    }
   }
 }
 

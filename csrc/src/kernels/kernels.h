@@ -18,27 +18,52 @@ using LinearFn = void (*)(int m, int k, int n, const float* x, int ldx, const fl
 /// y[m][n] += sum_k x[m][k] wt[k][n].
 using LinearAccFn = void (*)(int m, int k, int n, const float* x, int ldx, const float* wt,
                              float* y, int ldy);
-/// One LSTM cell update from its pre-activations gates [4H] (PyTorch order i, f, g, o):
-/// c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c). h, c: [H], updated in place.
-using LstmCellFn = void (*)(int h, const float* gates, float* h_state, float* c_state);
-
-/// One recurrent LSTM step from precomputed input projections pre [4H] (bias included):
-/// gates = pre + W_hh h (whh_t [H, 4H]), then the cell update. gates: scratch [4H].
-using LstmStepFn = void (*)(int h, const float* pre, const float* whh_t, float* gates, float* h_state,
-                            float* c_state);
+/// y[n] = sum_p x[p] wt[p][n] with weight rows ldw apart (>= n): e.g. attention's softmax-weighted
+/// sum of value rows, x the k weights.
+using VecMatFn = void (*)(int k, int n, const float* x, const float* wt, int ldw, float* y);
+/// LSTM cell updates of m independent rows from their pre-activations gates [m, 4H] (PyTorch order
+/// i, f, g, o per row, with the g gate DOUBLED: the layers scale the weights and biases that feed
+/// it by 2 at load, an exact operation, so that one sigmoid pass over all 4H values serves every
+/// gate, tanh(g) = 2 sigmoid(2g) - 1): c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c).
+/// h_state, c_state: [m, H], updated in place; gates is scratch (overwritten by the activations).
+using LstmCellsFn = void (*)(int m, int h, float* gates, float* h_state, float* c_state);
+/// A whole LSTM sequence of n steps from a zero state, over rows 0..n-1 (or n-1..0 with reverse):
+/// at row f, gates = pre[f] + W_hh h_prev (pre [n, ld_pre] holds the input projections with the
+/// biases, its first 4H values per row are used; whh_t [H, 4H]; g doubled in both, as for
+/// LstmCellsFn), the cell update, out[f][0..H) = h.
+/// scratch: [5H] floats (gates and c).
+using LstmSeqFn = void (*)(int h, int n, bool reverse, const float* pre, int ld_pre, const float* whh_t,
+                           float* out, int ld_out, float* scratch);
+/// y[i] = sum_p a[i][p] x[p], i < m (a: m rows of n, lda apart), e.g. attention scores against a ring.
+using MatVecFn = void (*)(int m, int n, const float* a, int lda, const float* x, float* y);
+/// A bidirectional LSTM over rows 0..n-1 from zero states: pre [n, ld_pre] holds per row the input
+/// projections of the forward (first 4H values) and backward (next 4H) directions; out [n, ld_out]
+/// gets per row forward h (first H) and backward h (next H). The same result as two LstmSeqFn
+/// calls; small sizes run both chains interleaved. scratch: [10H] floats.
+using BlstmFn = void (*)(int h, int n, const float* pre, int ld_pre, const float* whh_fwd_t, const float* whh_bwd_t,
+                         float* out, int ld_out, float* scratch);
 /// sum_i a[i] b[i] (a fixed summation order per variant).
 using DotFn = float (*)(int n, const float* a, const float* b);
 /// y += a x.
 using AxpyFn = void (*)(int n, float a, const float* x, float* y);
+/// See layer_norm_rows below.
+using LayerNormFn = void (*)(int m, int n, const float* x, const float* w, const float* b, float* y, float eps);
+/// See prelu below.
+using PreluFn = void (*)(float* x, int n, float alpha);
 
 struct Kernels {
   const char* name;
   LinearFn linear;
   LinearAccFn linear_acc;
-  LstmCellFn lstm_cell;
-  LstmStepFn lstm_step;
+  VecMatFn vec_mat;
+  MatVecFn mat_vec;
+  LstmCellsFn lstm_cells;
+  LstmSeqFn lstm_seq;
+  BlstmFn blstm;
   DotFn dot;
   AxpyFn axpy;
+  LayerNormFn layer_norm_rows;
+  PreluFn prelu;
 };
 
 /// The scalar reference table (the baseline ISA of the target: SSE2 on x86-64, NEON on aarch64,
@@ -50,12 +75,10 @@ const Kernels* kernels_avx2();  ///< null where not built
 /// reference. KBOOST_KERNELS=ref in the environment forces the reference (tests, comparisons).
 const Kernels& kernels();
 
-// ---- small element-wise helpers (inline, no dispatch) ---------------------------------------------
+// ---- element-wise helpers (through the chosen table) ----------------------------------------------
 
 /// x = x >= 0 ? x : alpha x, in place (nn.PReLU with one parameter).
-inline void prelu(float* x, int n, float alpha) {
-  for (int i = 0; i < n; ++i) x[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
-}
+void prelu(float* x, int n, float alpha);
 
 /// LayerNorm over the last `n` values of each of `m` rows (stride n): y = (x - mean) / sqrt(var +
 /// eps) * w + b with a per-element affine w, b [n] (nn.LayerNorm / ChannelNorm). In place allowed.

@@ -8,8 +8,9 @@
 
 namespace kboost::kernels {
 const Kernels* kernels_avx2() {
-  static const Kernels table{"avx2+fma", &body_linear, &body_linear_acc, &body_lstm_cell, &body_lstm_step, &body_dot,
-                             &body_axpy};
+  static const Kernels table{"avx2+fma", &body_linear, &body_linear_acc, &body_vec_mat, &body_mat_vec,
+                             &body_lstm_cells, &body_lstm_seq, &body_blstm, &body_dot, &body_axpy,
+                             &body_layer_norm_rows, &body_prelu};
   return &table;
 }
 }  // namespace kboost::kernels

@@ -10,8 +10,9 @@
 namespace kboost::kernels {
 
 const Kernels& kernels_ref() {
-  static const Kernels table{"ref", &body_linear, &body_linear_acc, &body_lstm_cell, &body_lstm_step, &body_dot,
-                             &body_axpy};
+  static const Kernels table{"ref", &body_linear, &body_linear_acc, &body_vec_mat, &body_mat_vec, &body_lstm_cells,
+                             &body_lstm_seq, &body_blstm, &body_dot,
+                             &body_axpy, &body_layer_norm_rows, &body_prelu};
   return table;
 }
 
@@ -28,39 +29,11 @@ const Kernels& kernels() {
   return table;
 }
 
-namespace {
-// Sum with eight partial sums (a fixed order that the compiler vectorises without fast-math).
-float sum8(int n, const float* x) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += x[i + l];
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += x[i];
-  return s;
-}
-float sum_sq_dev8(int n, const float* x, float mu) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += (x[i + l] - mu) * (x[i + l] - mu);
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += (x[i] - mu) * (x[i] - mu);
-  return s;
-}
-}  // namespace
-
 void layer_norm_rows(int m, int n, const float* x, const float* w, const float* b, float* y, float eps) {
-  // Two passes (mean, then squared deviations) in float: as nn.LayerNorm within float rounding.
-  for (int i = 0; i < m; ++i) {
-    const float* xi = x + static_cast<long>(i) * n;
-    float* yi = y + static_cast<long>(i) * n;
-    const float mu = sum8(n, xi) / static_cast<float>(n);
-    const float var = sum_sq_dev8(n, xi, mu) / static_cast<float>(n);
-    const float rstd = 1.0f / std::sqrt(var + eps);
-    for (int j = 0; j < n; ++j) yi[j] = (xi[j] - mu) * rstd * w[j] + b[j];
-  }
+  kernels().layer_norm_rows(m, n, x, w, b, y, eps);
 }
+
+void prelu(float* x, int n, float alpha) { kernels().prelu(x, n, alpha); }
 
 void softmax(float* x, int n) {
   float mx = x[0];

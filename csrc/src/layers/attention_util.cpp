@@ -10,29 +10,65 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
                  const float* v_ring, size_t slot_stride_v, int n_v, int window, long t, float scale,
                  float* scores, float* out) {
   const auto& k = kernels::kernels();
-  const long first = std::max(0L, t - window + 1);
-  const int n = static_cast<int>(t - first + 1);
-  for (int j = 0; j < n; ++j) {
-    const float* kj = k_ring + static_cast<size_t>((first + j) % window) * slot_stride_k;
-    scores[j] = k.dot(n_qk, q, kj) * scale;
-  }
+  // The frames that exist fill slots 0..n-1 (frame j sits in slot j % window: before the ring wraps
+  // the n frames are slots 0..t, after it every slot holds one). Softmax and the weighted sum do not
+  // depend on the order of the frames, so both run in slot order: the sum is one vector-matrix
+  // product over the value rows.
+  const int n = static_cast<int>(std::min<long>(t + 1, window));
+  k.mat_vec(n, n_qk, k_ring, static_cast<int>(slot_stride_k), q, scores);
+  for (int j = 0; j < n; ++j) scores[j] *= scale;
   kernels::softmax(scores, n);
-  std::fill(out, out + n_v, 0.0f);
-  for (int j = 0; j < n; ++j) {
-    const float p = scores[j];
-    const float* vj = v_ring + static_cast<size_t>((first + j) % window) * slot_stride_v;
-    k.axpy(n_v, p, vj, out);
-  }
+  k.vec_mat(n, n_v, scores, v_ring, static_cast<int>(slot_stride_v), out);
 }
 
+namespace {
+template <int C>
+void split_runs(const float* z, int n_freqs, int n_heads, float* out) {
+  const size_t lc = static_cast<size_t>(n_heads) * C, group = static_cast<size_t>(n_freqs) * C;
+  for (int l = 0; l < n_heads; ++l) {
+    const float* src = z + static_cast<size_t>(l) * C;
+    float* dst = out + l * group;
+    for (int f = 0; f < n_freqs; ++f)
+      for (int e = 0; e < C; ++e) dst[static_cast<size_t>(f) * C + e] = src[static_cast<size_t>(f) * lc + e];
+  }
+}
+}  // namespace
+
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out) {
+  const int lc = n_heads * c;
+  if (channel_major) {
+    // out[l][e * F + f] = z[f][l * C + e] is the transpose of z [F, L*C] -> [L*C, F]; in blocks of
+    // 8 bins, so that each output row is written 8 floats at a time and z's block stays in cache.
+    transpose(n_freqs, lc, z, lc, out, n_freqs);
+    return;
+  }
+  // out[l][f * C + e] = z[f][l * C + e]: runs of C values; the usual small C as a constant.
+  switch (c) {
+    case 3: split_runs<3>(z, n_freqs, n_heads, out); return;
+    case 4: split_runs<4>(z, n_freqs, n_heads, out); return;
+    case 8: split_runs<8>(z, n_freqs, n_heads, out); return;
+    default: break;
+  }
   const size_t group = static_cast<size_t>(n_freqs) * c;
-  for (int f = 0; f < n_freqs; ++f)
-    for (int l = 0; l < n_heads; ++l)
-      for (int e = 0; e < c; ++e) {
-        const float v = z[(static_cast<size_t>(f) * n_heads + l) * c + e];
-        out[l * group + (channel_major ? static_cast<size_t>(e) * n_freqs + f : static_cast<size_t>(f) * c + e)] = v;
-      }
+  for (int l = 0; l < n_heads; ++l)
+    for (int f = 0; f < n_freqs; ++f) {
+      const float* src = z + static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c;
+      float* dst = out + l * group + static_cast<size_t>(f) * c;
+      for (int e = 0; e < c; ++e) dst[e] = src[e];
+    }
+}
+
+void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt) {
+  constexpr int B = 8;
+  int i = 0;
+  for (; i + B <= rows; i += B)
+    for (int j = 0; j < cols; ++j) {
+      const float* src = a + static_cast<size_t>(i) * lda + j;
+      float* dst = t + static_cast<size_t>(j) * ldt + i;
+      for (int r = 0; r < B; ++r) dst[r] = src[static_cast<size_t>(r) * lda];
+    }
+  for (; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) t[static_cast<size_t>(j) * ldt + i] = a[static_cast<size_t>(i) * lda + j];
 }
 
 }  // namespace kboost::layers

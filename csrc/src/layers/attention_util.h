@@ -19,4 +19,7 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
 ///   else:          out[l][f * C + c]  (KB fusion: per-head LN over (F, C))
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out);
 
+/// t[j][i] = a[i][j] for a [rows, cols] (row stride lda) into t [cols, rows] (row stride ldt).
+void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt);
+
 }  // namespace kboost::layers

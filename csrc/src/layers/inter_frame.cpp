@@ -21,6 +21,10 @@ InterFrameWeights InterFrameWeights::bind(TensorSource& src, const std::string& 
   w.wih_t = linear_weight_t(src, r + "weight_ih_l0", 4 * h, d);
   w.whh_t = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
   w.bias = summed(src.get(r + "bias_ih_l0", {4 * h}), src.get(r + "bias_hh_l0", {4 * h}));
+  // The LSTM kernels take the g gate doubled (kernels.h).
+  double_g_gates(w.wih_t, 4 * h, h);
+  double_g_gates(w.whh_t, 4 * h, h);
+  double_g_gates(w.bias, 4 * h, h);
   w.lin_t = src.get(prefix + "linear.weight", {h, d, 1});
   w.lin_b = src.get(prefix + "linear.bias", {d});
   return w;
@@ -44,9 +48,7 @@ void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, const floa
   // The 97 independent sequences advance one step together: two [F, .] x [., 4H] products.
   k.linear(F, d, g, s.z.data(), d, w.wih_t.data(), w.bias.data(), s.gates.data(), g);
   k.linear_acc(F, h, g, s.h.data(), h, w.whh_t.data(), s.gates.data(), g);
-  for (int f = 0; f < F; ++f)
-    k.lstm_cell(h, s.gates.data() + static_cast<size_t>(f) * g, s.h.data() + static_cast<size_t>(f) * h,
-                s.c.data() + static_cast<size_t>(f) * h);
+  k.lstm_cells(F, h, s.gates.data(), s.h.data(), s.c.data());
   k.linear(F, h, d, s.h.data(), h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
   for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];
 }

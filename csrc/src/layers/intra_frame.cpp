@@ -32,6 +32,11 @@ IntraFrameWeights IntraFrameWeights::bind(TensorSource& src, const std::string& 
   w.bias.insert(w.bias.end(), bb.begin(), bb.end());
   w.whh_t_fwd = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
   w.whh_t_bwd = linear_weight_t(src, r + "weight_hh_l0_reverse", 4 * h, h);
+  // The LSTM kernels take the g gate doubled (kernels.h).
+  double_g_gates(w.wih_t, 8 * h, h);
+  double_g_gates(w.bias, 8 * h, h);
+  double_g_gates(w.whh_t_fwd, 4 * h, h);
+  double_g_gates(w.whh_t_bwd, 4 * h, h);
   // ConvTranspose1d weight [2H, D, 1] is already [in, out]: the transposed layout.
   w.lin_t = src.get(prefix + "linear.weight", {2 * h, d, 1});
   w.lin_b = src.get(prefix + "linear.bias", {d});
@@ -42,9 +47,7 @@ IntraFrameState::IntraFrameState(const IntraFrameWeights& w)
     : z(static_cast<size_t>(F) * w.d),
       pre(static_cast<size_t>(F) * 8 * w.h),
       hs(static_cast<size_t>(F) * 2 * w.h),
-      gates(static_cast<size_t>(4) * w.h),
-      h(static_cast<size_t>(w.h)),
-      c(static_cast<size_t>(w.h)) {}
+      scratch(static_cast<size_t>(10) * w.h) {}
 
 void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const float* x, float* y) {
   const auto& k = kernels::kernels();
@@ -52,22 +55,9 @@ void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const floa
   kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), s.z.data());
   // Input projections of both directions for all bins at once: [F, D] x [D, 8H].
   k.linear(F, d, 2 * g, s.z.data(), d, w.wih_t.data(), w.bias.data(), s.pre.data(), 2 * g);
-  // Forward recurrence over bins 0..F-1.
-  std::fill(s.h.begin(), s.h.end(), 0.0f);
-  std::fill(s.c.begin(), s.c.end(), 0.0f);
-  for (int f = 0; f < F; ++f) {
-    k.lstm_step(h, s.pre.data() + static_cast<size_t>(f) * 2 * g, w.whh_t_fwd.data(), s.gates.data(), s.h.data(),
-                s.c.data());
-    std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h);
-  }
-  // Backward recurrence over bins F-1..0.
-  std::fill(s.h.begin(), s.h.end(), 0.0f);
-  std::fill(s.c.begin(), s.c.end(), 0.0f);
-  for (int f = F - 1; f >= 0; --f) {
-    k.lstm_step(h, s.pre.data() + static_cast<size_t>(f) * 2 * g + g, w.whh_t_bwd.data(), s.gates.data(),
-                s.h.data(), s.c.data());
-    std::copy(s.h.begin(), s.h.end(), s.hs.begin() + static_cast<long>(f) * 2 * h + h);
-  }
+  // Both recurrences in one kernel call: forward h into hs[:, 0:H], backward (bins F-1..0) into
+  // hs[:, H:2H].
+  k.blstm(h, F, s.pre.data(), 2 * g, w.whh_t_fwd.data(), w.whh_t_bwd.data(), s.hs.data(), 2 * h, s.scratch.data());
   // y = x + Linear(hs); computed into z (free now) so that x == y is allowed.
   k.linear(F, 2 * h, d, s.hs.data(), 2 * h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
   for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];

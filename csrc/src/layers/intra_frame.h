@@ -14,6 +14,7 @@ namespace kboost::layers {
 struct IntraFrameWeights {
   int d = 0, h = 0;
   std::vector<float> norm_w, norm_b;  // [D]
+  // LSTM weights and biases below: the g gate doubled (the kernels' convention, kernels.h).
   std::vector<float> wih_t;           // [D, 8H]: forward gates (4H) | backward gates (4H)
   std::vector<float> bias;            // [8H]: b_ih + b_hh per direction
   std::vector<float> whh_t_fwd;       // [H, 4H]
@@ -30,8 +31,7 @@ struct IntraFrameState {
   std::vector<float> z;      // [F, D] normalised input
   std::vector<float> pre;    // [F, 8H] input projections of both directions
   std::vector<float> hs;     // [F, 2H] outputs (forward h | backward h)
-  std::vector<float> gates;  // [4H]
-  std::vector<float> h, c;   // [H]
+  std::vector<float> scratch;  // [10H] of the BLSTM kernel
 };
 
 /// x [F, D] -> y [F, D]; x == y allowed.

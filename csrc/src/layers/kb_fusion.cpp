@@ -88,8 +88,7 @@ void kb_fusion_step(const KbFusionWeights& w, KbFusionState& s, const float* x, 
                                                              (w.delay + 1)) * frame;
   // 2. FiLM from the hint (channel-major on the wire -> bin-major).
   if (hint != nullptr) {
-    for (int c = 0; c < ch; ++c)
-      for (int f = 0; f < F; ++f) s.hint_t[static_cast<size_t>(f) * ch + c] = hint[static_cast<size_t>(c) * F + f];
+    transpose(ch, F, hint, F, s.hint_t.data(), ch);
   } else {
     std::fill(s.hint_t.begin(), s.hint_t.end(), 0.0f);
   }

@@ -28,10 +28,10 @@ void project(const LocalAttentionWeights::Proj& pr, int d, int n_heads, int c, c
   const auto& k = kernels::kernels();
   const int lc = n_heads * c;
   k.linear(F, d, lc, x, d, pr.wt.data(), pr.bias.data(), scratch, lc);
-  for (int f = 0; f < F; ++f)
-    for (int l = 0; l < n_heads; ++l) kernels::prelu(scratch + static_cast<size_t>(f) * lc + l * c, c, pr.alpha[l]);
   split_heads(scratch, F, n_heads, c, /*channel_major=*/true, out);
+  // PReLU (one parameter per head) on each head's contiguous group, then the per-head LayerNorm.
   const size_t group = static_cast<size_t>(c) * F;
+  for (int l = 0; l < n_heads; ++l) kernels::prelu(out + l * group, static_cast<int>(group), pr.alpha[l]);
   for (int l = 0; l < n_heads; ++l)
     kernels::layer_norm_rows(1, static_cast<int>(group), out + l * group, pr.norm_w.data() + l * group,
                              pr.norm_b.data() + l * group, out + l * group);
@@ -88,8 +88,7 @@ void local_attention_step(const LocalAttentionWeights& w, LocalAttentionState& s
                 n_heads * qk_size, s.v_ring.data() + l * v_size, n_heads * v_size, static_cast<int>(v_size),
                 w.window, t, scale, s.scores.data(), s.o.data() + l * v_size);
   // o [L, V, F] = [D, F] -> [F, D], then Conv1x1 -> PReLU -> LN over (D, F) -> + x.
-  for (int c = 0; c < d; ++c)
-    for (int f = 0; f < F; ++f) s.o_t[static_cast<size_t>(f) * d + c] = s.o[static_cast<size_t>(c) * F + f];
+  transpose(d, F, s.o.data(), F, s.o_t.data(), d);
   k.linear(F, d, d, s.o_t.data(), d, w.proj_t.data(), w.proj_b.data(), s.y.data(), d);
   kernels::prelu(s.y.data(), F * d, w.proj_alpha);
   kernels::layer_norm_rows(1, F * d, s.y.data(), w.proj_norm_w.data(), w.proj_norm_b.data(), s.y.data());
