@@ -219,6 +219,7 @@ def compare(entries: list[Entry], metric: str = "si_snri") -> list[dict[str, Any
     out = []
     kb = [e for e in entries if e.role == "small+KB"]
     base = [e for e in entries if e.role != "small+KB"]
+    groups_of_entry = {id(e): e.summary()["groups"] for e in kb + base}
     for k in kb:
         for b in base:
             groups = {}
@@ -226,8 +227,8 @@ def compare(entries: list[Entry], metric: str = "si_snri") -> list[dict[str, Any
                 idx = [i for i, x in enumerate(k.kinds) if kind in ("all", x)]
                 diff = [k.per_item[metric][i] - b.per_item[metric][i] for i in idx]
                 d_mean, d_ci = mean_ci95(diff)
-                km, kc = mean_ci95([k.per_item[metric][i] for i in idx])
-                bm, bc = mean_ci95([b.per_item[metric][i] for i in idx])
+                ks, bs = groups_of_entry[id(k)][kind][metric], groups_of_entry[id(b)][kind][metric]
+                km, kc, bm, bc = ks["mean"], ks["ci95"], bs["mean"], bs["ci95"]
                 verdict = "kb_above" if km - kc > bm + bc else "kb_below" if km + kc < bm - bc else "overlap"
                 groups[kind] = {"diff": d_mean, "diff_ci95": d_ci, "intervals": verdict}
             out.append({"kb": k.label, "delay": k.delay, "baseline": b.label, "metric": metric, "groups": groups})

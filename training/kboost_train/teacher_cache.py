@@ -153,9 +153,27 @@ class WithLargeSpec(Dataset):
         return {**self.base[i], "large_spec": self.specs[int(i)]}
 
 
+def cached_sets(large: nn.Module, recipe, out: Path, progress: bool = True) -> dict[str, WithLargeSpec]:
+    """The sets a ``teacher_cache`` recipe trains and validates on, with the large model's outputs
+    (filled where missing): "train", a fixed pool of epoch 0's first ``teacher_cache`` mixtures, and
+    "val". The cache lives in ``OUT/../teacher-cache``, shared by the runs next to ``out``."""
+    from kboost_train.train import build_dataset
+
+    root = Path(out).parent / "teacher-cache"
+    specs = {"train": {**recipe.data_spec("train"), "n_items": recipe.train.teacher_cache},
+             "val": recipe.data_spec("val")}
+    sets = {}
+    for split, spec in specs.items():
+        data = build_dataset(spec)
+        spectra = fill(large, data, spec, root, batch=recipe.eval.batch, progress=progress,
+                      desc=f"teacher cache ({split})")
+        sets[split] = WithLargeSpec(data, spectra)
+    return sets
+
+
 def main(argv: list[str] | None = None) -> int:
     """Fill a recipe's teacher cache from a spare process (the trainer reads what this wrote)."""
-    from kboost_train.train import build_dataset, cache_specs, load_large, load_recipe, resolve_path
+    from kboost_train.train import load_large, load_recipe, resolve_path
     from kboost_train import build_model
 
     p = argparse.ArgumentParser(prog="python -m kboost_train.teacher_cache", description=main.__doc__)
@@ -168,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or Path("runs") / recipe.name
     joint = build_model(recipe.model_config())
     load_large(joint, resolve_path(recipe.model["large_checkpoint"], recipe))
-    for split, spec, root in cache_specs(recipe, out):
-        fill(joint.large, build_dataset(spec), spec, root, desc=f"teacher cache ({split})")
+    cached_sets(joint.large, recipe, out)
     return 0
 
 

@@ -275,14 +275,6 @@ def build_dataset(spec: dict[str, Any]) -> Dataset:
     return build_real(spec)
 
 
-def cache_specs(recipe: Recipe, out: Path) -> list[tuple[str, dict[str, Any], Path]]:
-    """(split, data spec, cache root) of the sets a ``teacher_cache`` recipe caches: the training pool
-    (epoch 0's draw of ``teacher_cache`` items) and the validation set."""
-    root = out.parent / "teacher-cache"
-    return [("train", {**recipe.data_spec("train"), "n_items": recipe.train.teacher_cache}, root),
-            ("val", recipe.data_spec("val"), root)]
-
-
 def epoch_order(n_items: int, n_needed: int, seed: int, epoch: int) -> list[int]:
     """The sample indices of an epoch (a function of seed and epoch only): permutations of the data
     set concatenated until ``n_needed`` indices."""
@@ -558,11 +550,7 @@ def train(recipe: Recipe, out: Path, resume: bool = False, stop_after: int = 0,
     if t.teacher_cache:  # fixed pool + val set with the frozen large model's outputs cached
         from kboost_train import teacher_cache
 
-        cached = {split: teacher_cache.WithLargeSpec(
-                      ds := build_dataset(spec),
-                      teacher_cache.fill(unwrap(ddp).large, ds, spec, root, batch=recipe.eval.batch,
-                                         progress=d.main and progress, desc=f"teacher cache ({split})"))
-                  for split, spec, root in cache_specs(recipe, out)}
+        cached = teacher_cache.cached_sets(unwrap(ddp).large, recipe, out, progress=d.main and progress)
         train_set, val_set = cached["train"], cached["val"]
     else:
         train_set = build_dataset(recipe.data_spec("train"))
