@@ -50,7 +50,7 @@ Array out_array(const py::object& out, std::initializer_list<py::ssize_t> shape,
 
 void bind_stream(py::module_& m) {
   using kboost::Streamer;
-  m.def("kernel_isa", &kboost::kernel_isa, "The kernel set chosen for this CPU at start-up: \"avx2+fma\" or \"ref\".");
+  m.def("kernel_isa", &kboost::kernel_isa, "The kernel set chosen for this CPU at start-up: \"avx512\", \"avx2+fma\" or \"ref\" (KBOOST_KERNELS=ref|avx2|avx512 caps it).");
   py::class_<Streamer>(
       m, "Streamer",
       "One audio stream through a Model, one 8 ms chunk per call (docs/CONTRACTS.md). Owns all stream state. "

@@ -33,7 +33,7 @@ void check_table(const Kernels& k) {
   std::printf("  table %s\n", k.name);
   for (int m : {1, 3, 97})
     for (int kk : {1, 5, 16, 33})
-      for (int n : {1, 7, 8, 12, 13, 64, 65, 100}) {
+      for (int n : {1, 7, 8, 12, 13, 16, 24, 28, 64, 65, 100, 160}) {
         const auto x = values(m * kk, 1), w = values(kk * n, 2), b = values(n, 3);
         std::vector<float> y(static_cast<size_t>(m * n));
         k.linear(m, kk, n, x.data(), kk, w.data(), b.data(), y.data(), n);
@@ -69,7 +69,7 @@ void check_table(const Kernels& k) {
   }
   // vec_mat against double precision, weight rows further apart than n.
   for (int kk : {1, 5, 50})
-    for (int n : {1, 7, 12, 64, 65, 388}) {
+    for (int n : {1, 7, 12, 64, 65, 200, 388}) {
       const int ldw = n + 3;
       const auto x = values(kk, 12), w = values(kk * ldw, 13);
       std::vector<float> y(static_cast<size_t>(n), 99.0f), want(y.size());
@@ -180,14 +180,18 @@ KBOOST_TEST(reference_table) { check_table(kboost::kernels::kernels_ref()); }
 
 KBOOST_TEST(isa_tables) {
   const Kernels* avx2 = kboost::kernels::kernels_avx2();
+  const Kernels* avx512 = kboost::kernels::kernels_avx512();
 #if defined(__x86_64__)
-  if (avx2 != nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    check_table(*avx2);
-  } else {
-    std::printf("  avx2+fma: not built or not supported by this CPU\n");
+  for (const Kernels* t : {avx2, avx512}) {
+    if (t != nullptr && kboost::kernels::cpu_supports(*t)) {
+      check_table(*t);
+    } else {
+      std::printf("  %s: not built or not supported by this CPU\n", t != nullptr ? t->name : "(a table)");
+    }
   }
 #else
   EXPECT_TRUE(avx2 == nullptr);
+  EXPECT_TRUE(avx512 == nullptr);
 #endif
   std::printf("  chosen: %s\n", kboost::kernels::kernels().name);
 }

@@ -47,7 +47,7 @@ struct StreamState;  // the layer states (csrc/src/stream/stream_state.h)
 class HintRing;      // the SPSC ring of hints (csrc/src/stream/hint_ring.h)
 }  // namespace detail
 
-/// The kernel set chosen for this CPU at start-up: "avx2+fma" or "ref" (the baseline ISA).
+/// The kernel set chosen for this CPU at start-up: "avx512", "avx2+fma" or "ref" (the baseline ISA).
 const char* kernel_isa();
 
 struct StreamerOptions {

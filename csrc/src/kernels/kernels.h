@@ -69,10 +69,16 @@ struct Kernels {
 /// The scalar reference table (the baseline ISA of the target: SSE2 on x86-64, NEON on aarch64,
 /// through the compiler's vectoriser) and, on x86-64, the AVX2+FMA table (same source).
 const Kernels& kernels_ref();
-const Kernels* kernels_avx2();  ///< null where not built
+const Kernels* kernels_avx2();    ///< null where not built
+const Kernels* kernels_avx512();  ///< null where not built (AVX-512 F/VL/BW/DQ + FMA, 64-byte vectors)
 
-/// The table chosen for this CPU, once (thread-safe): AVX2+FMA where the CPU has both, else the
-/// reference. KBOOST_KERNELS=ref in the environment forces the reference (tests, comparisons).
+/// Whether this CPU (and OS) can run a table: "ref" always, "avx2+fma", "avx512".
+bool cpu_supports(const Kernels& table);
+
+/// The table chosen for this CPU, once (thread-safe): the widest one built that the CPU supports
+/// (AVX-512, then AVX2+FMA, then the reference). KBOOST_KERNELS=ref|avx2|avx512 in the environment
+/// caps the choice at that table (tests, comparisons, profiling under valgrind, which has no
+/// AVX-512); a value it does not know is ignored.
 const Kernels& kernels();
 
 // ---- element-wise helpers (through the chosen table) ----------------------------------------------

@@ -8,9 +8,7 @@
 
 namespace kboost::kernels {
 const Kernels* kernels_avx2() {
-  static const Kernels table{"avx2+fma", &body_linear, &body_linear_acc, &body_vec_mat, &body_mat_vec,
-                             &body_lstm_cells, &body_lstm_seq, &body_blstm, &body_dot, &body_axpy,
-                             &body_layer_norm_rows, &body_prelu};
+  static const Kernels table = body_table("avx2+fma");
   return &table;
 }
 }  // namespace kboost::kernels

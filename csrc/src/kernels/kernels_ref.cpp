@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "kernels/kernels.h"
 #include "kernels/kernels_body.inc"
@@ -10,20 +11,33 @@
 namespace kboost::kernels {
 
 const Kernels& kernels_ref() {
-  static const Kernels table{"ref", &body_linear, &body_linear_acc, &body_vec_mat, &body_mat_vec, &body_lstm_cells,
-                             &body_lstm_seq, &body_blstm, &body_dot,
-                             &body_axpy, &body_layer_norm_rows, &body_prelu};
+  static const Kernels table = body_table("ref");
   return table;
 }
 
-const Kernels& kernels() {
-  static const Kernels& table = [] () -> const Kernels& {
-    const char* force = std::getenv("KBOOST_KERNELS");
-    if (force != nullptr && std::strcmp(force, "ref") == 0) return kernels_ref();
+bool cpu_supports(const Kernels& table) {
+  if (&table == &kernels_ref()) return true;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (kernels_avx2() != nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return *kernels_avx2();
+  // __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0).
+  if (&table == kernels_avx2()) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (&table == kernels_avx512())
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 #endif
+  return false;
+}
+
+const Kernels& kernels() {
+  static const Kernels& table = []() -> const Kernels& {
+    const char* force = std::getenv("KBOOST_KERNELS");
+    const std::string cap = force != nullptr ? force : "";
+    if (cap == "ref") return kernels_ref();
+    if (cap != "avx2") {
+      const Kernels* wide = kernels_avx512();
+      if (wide != nullptr && cpu_supports(*wide)) return *wide;
+    }
+    const Kernels* avx2 = kernels_avx2();
+    if (avx2 != nullptr && cpu_supports(*avx2)) return *avx2;
     return kernels_ref();
   }();
   return table;
