@@ -123,6 +123,19 @@ void check_table(const Kernels& k) {
     k.prelu(p.data(), static_cast<int>(p.size()), 0.25f);
     for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(p[i] == (x[i] >= 0.0f ? x[i] : 0.25f * x[i]));
   }
+  // softmax against double precision (scores spread over +-30: the max subtraction matters).
+  for (int n : {1, 7, 16, 50, 53}) {
+    const auto x = values(n, 21, 30.0f);
+    std::vector<float> y = x;
+    k.softmax(y.data(), n);
+    double mx = x[0], sum = 0.0;
+    for (float v : x) mx = std::fmax(mx, v);
+    for (float v : x) sum += std::exp(v - mx);
+    double err = 0.0;
+    for (int i = 0; i < n; ++i) err = std::fmax(err, std::fabs(std::exp(x[i] - mx) / sum - y[i]));
+    if (err > 1e-6) std::printf("  softmax n=%d: max error %g\n", n, err);
+    EXPECT_TRUE(err <= 1e-6);
+  }
   // LSTM cells against double-precision math, gates across the range that saturates; the sequence
   // kernel against a loop of linear + cells, both directions.
   auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };

@@ -449,8 +449,8 @@ def format_markdown(report: dict, plot_name: str | None = None, memory: dict | N
         "the baseline ISA it was compiled for), kernels chosen at start-up: "
         f"`{report['versions'].get('kboost_kernels', 'unknown')}` (`kboost._core.kernel_isa()`; "
         f"KBOOST_KERNELS={report['versions'].get('KBOOST_KERNELS') or '(unset)'}). "
-        "Kernels using AVX2 at most can reach the AVX2 figure, half the AVX-512 peak; the table gives "
-        "the fraction of both.",
+        "The avx512 table uses 16-lane vectors (the widest figure applies); avx2+fma kernels can reach "
+        "the AVX2 figure at most, half the AVX-512 peak; the table gives the fraction of both.",
         "",
         "The ONNX graph is the exported streaming step of `kboost export-onnx` (kboost_train.onnx_export): "
         "the same network with the state as explicit inputs/outputs, its STFT as real DFT matrix products "

@@ -50,6 +50,8 @@ using AxpyFn = void (*)(int n, float a, const float* x, float* y);
 using LayerNormFn = void (*)(int m, int n, const float* x, const float* w, const float* b, float* y, float eps);
 /// See prelu below.
 using PreluFn = void (*)(float* x, int n, float alpha);
+/// See softmax below.
+using SoftmaxFn = void (*)(float* x, int n);
 
 struct Kernels {
   const char* name;
@@ -64,6 +66,7 @@ struct Kernels {
   AxpyFn axpy;
   LayerNormFn layer_norm_rows;
   PreluFn prelu;
+  SoftmaxFn softmax;
 };
 
 /// The scalar reference table (the baseline ISA of the target: SSE2 on x86-64, NEON on aarch64,
@@ -91,7 +94,7 @@ void prelu(float* x, int n, float alpha);
 void layer_norm_rows(int m, int n, const float* x, const float* w, const float* b, float* y,
                      float eps = 1e-5f);
 
-/// In-place numerically stable softmax of n scores.
+/// In-place numerically stable softmax of n >= 1 scores (through the chosen table).
 void softmax(float* x, int n);
 
 }  // namespace kboost::kernels

@@ -49,16 +49,6 @@ void layer_norm_rows(int m, int n, const float* x, const float* w, const float* 
 
 void prelu(float* x, int n, float alpha) { kernels().prelu(x, n, alpha); }
 
-void softmax(float* x, int n) {
-  float mx = x[0];
-  for (int i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  double sum = 0.0;
-  for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int i = 0; i < n; ++i) x[i] *= inv;
-}
+void softmax(float* x, int n) { kernels().softmax(x, n); }
 
 }  // namespace kboost::kernels

@@ -34,6 +34,35 @@ void split_runs(const float* z, int n_freqs, int n_heads, float* out) {
 }
 }  // namespace
 
+namespace {
+template <int C>
+void merge_runs(const float* o, int n_freqs, int n_heads, float* out) {
+  const size_t lc = static_cast<size_t>(n_heads) * C, group = static_cast<size_t>(n_freqs) * C;
+  for (int l = 0; l < n_heads; ++l) {
+    const float* src = o + l * group;
+    float* dst = out + static_cast<size_t>(l) * C;
+    for (int f = 0; f < n_freqs; ++f)
+      for (int e = 0; e < C; ++e) dst[static_cast<size_t>(f) * lc + e] = src[static_cast<size_t>(f) * C + e];
+  }
+}
+}  // namespace
+
+void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out) {
+  // The inverse of split_heads' bin-major case; the usual small C as a constant (runs of C floats,
+  // not one copy call per bin and head).
+  switch (c) {
+    case 3: merge_runs<3>(o, n_freqs, n_heads, out); return;
+    case 4: merge_runs<4>(o, n_freqs, n_heads, out); return;
+    case 8: merge_runs<8>(o, n_freqs, n_heads, out); return;
+    default: break;
+  }
+  const size_t lc = static_cast<size_t>(n_heads) * c, group = static_cast<size_t>(n_freqs) * c;
+  for (int l = 0; l < n_heads; ++l)
+    for (int f = 0; f < n_freqs; ++f)
+      for (int e = 0; e < c; ++e)
+        out[static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c + e] = o[l * group + static_cast<size_t>(f) * c + e];
+}
+
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out) {
   const int lc = n_heads * c;
   if (channel_major) {

@@ -19,6 +19,9 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
 ///   else:          out[l][f * C + c]  (KB fusion: per-head LN over (F, C))
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out);
 
+/// The inverse of split_heads' bin-major case: o [L][f * C + c] -> out [F, L * C].
+void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out);
+
 /// t[j][i] = a[i][j] for a [rows, cols] (row stride lda) into t [cols, rows] (row stride ldt).
 void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt);
 

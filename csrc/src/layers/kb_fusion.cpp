@@ -107,10 +107,7 @@ void kb_fusion_step(const KbFusionWeights& w, KbFusionState& s, const float* x, 
                 n_heads * qk_size, s.v_ring.data() + l * v_size, n_heads * v_size, static_cast<int>(v_size),
                 w.window, t, scale, s.scores.data(), s.o.data() + l * v_size);
   // Heads re-assembled: [L, F, V] -> [F, L*V] = [F, D].
-  for (int l = 0; l < n_heads; ++l)
-    for (int f = 0; f < F; ++f)
-      std::copy_n(s.o.data() + l * v_size + static_cast<size_t>(f) * w.v, w.v,
-                  s.m.data() + static_cast<size_t>(f) * d + l * w.v);
+  merge_heads(s.o.data(), F, n_heads, w.v, s.m.data());
   k.linear(F, d, d, s.m.data(), d, w.proj.wt.data(), w.proj.bias.data(), s.y.data(), d);
   kernels::prelu(s.y.data(), F * d, w.proj.alpha);
   kernels::layer_norm_rows(1, F * d, s.y.data(), w.proj.norm_w.data(), w.proj.norm_b.data(), s.y.data());
