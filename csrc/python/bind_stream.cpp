@@ -18,16 +18,19 @@ using Array = py::array_t<float, py::array::c_style>;
 /// A float32 C-contiguous array of exactly `shape` (no conversion: a copy would hide a mistake and
 /// cost an allocation); `what` names it in the error.
 const float* checked_in(const py::array& a, std::initializer_list<py::ssize_t> shape, const char* what) {
+  // The check first, the message only when it fails (this runs twice per chunk: no allocation).
   const bool ok_type = py::isinstance<Array>(a) && (a.flags() & py::array::c_style);
   bool ok_shape = a.ndim() == static_cast<py::ssize_t>(shape.size());
-  std::string want = "[";
-  size_t i = 0;
+  py::ssize_t i = 0;
   for (auto s : shape) {
-    if (ok_shape && a.shape(static_cast<py::ssize_t>(i)) != s) ok_shape = false;
-    want += (i++ ? ", " : "") + std::to_string(s);
+    if (ok_shape && a.shape(i) != s) ok_shape = false;
+    ++i;
   }
-  want += "]";
   if (!ok_type || !ok_shape) {
+    std::string want = "[";
+    i = 0;
+    for (auto s : shape) want += (i++ ? ", " : "") + std::to_string(s);
+    want += "]";
     std::string got = "[";
     for (py::ssize_t j = 0; j < a.ndim(); ++j) got += (j ? ", " : "") + std::to_string(a.shape(j));
     got += "] " + std::string(py::str(a.dtype()));
