@@ -157,8 +157,8 @@ def test_committed_recipes_parse(path):
         cfg = r.model_config()
         assert r.data_spec("train")["task"] == cfg.task
         t = r.train
-        # The reduced recipes of docs/training.md; "-early" ones start from an earlier large model.
-        if path.stem.endswith(("-r2k", "-early")):
+        # The reduced recipes of docs/training.md.
+        if path.stem.endswith("-r2k"):
             assert (t.batch, t.epochs * t.steps_per_epoch, r.data_spec("train")["clip_seconds"]) == (4, 2000, 2.0)
             assert t.freeze_large == (cfg.kb is not None)
         elif not path.stem.startswith("tiny"):  # the paper's recipe (SPEC.md section 5)
