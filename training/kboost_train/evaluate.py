@@ -311,20 +311,32 @@ def plot(results: dict[str, Any], path: Path) -> None:
     kinds = groups_of(results)
     fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False, sharey=True)
     delays = results["delays"]
+    per_delay = results.get("mode") == "per-delay"
+
+    def series(e: dict) -> str:
+        # Per-delay mode: the KB models of one family (one per delay) are one curve across delays.
+        if per_delay and e["delay"] is not None:
+            return e["label"].split(" [")[0] + " (a model per delay)"
+        return e["label"]
+
+    # One colour per series, the same in every panel (axhline does not advance the colour cycle).
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = list(dict.fromkeys(series(e) for e in results["entries"]))
+    colour = {n: palette[i % len(palette)] for i, n in enumerate(names)}
     for ax, kind in zip(axes[0], kinds):
         rows = [e for e in results["entries"] if kind in e["groups"]]
-        for label in dict.fromkeys(e["label"] for e in rows):
-            es = [e for e in rows if e["label"] == label]
+        for name in dict.fromkeys(series(e) for e in rows):
+            es = [e for e in rows if series(e) == name]
             if es[0]["delay"] is None:
                 m = es[0]["groups"][kind]["si_snri"]
-                line = ax.axhline(m["mean"], linestyle="--", label=label)
+                ax.axhline(m["mean"], linestyle="--", color=colour[name], label=name)
                 if m["ci95"] == m["ci95"]:
-                    ax.axhspan(m["mean"] - m["ci95"], m["mean"] + m["ci95"], color=line.get_color(), alpha=0.12)
+                    ax.axhspan(m["mean"] - m["ci95"], m["mean"] + m["ci95"], color=colour[name], alpha=0.12)
             else:
                 es = sorted(es, key=lambda e: e["delay"])
                 ax.errorbar([e["delay"] for e in es], [e["groups"][kind]["si_snri"]["mean"] for e in es],
                             yerr=[e["groups"][kind]["si_snri"]["ci95"] for e in es], marker="o", capsize=3,
-                            label=label)
+                            color=colour[name], label=name)
         ax.set_title(f"{results['task'].upper()}, {kind} speakers")
         ax.set_xlabel("hint delay (chunks of 8 ms)")
         ax.set_xticks(delays)
