@@ -408,12 +408,12 @@ def format_targets(report: dict) -> str:
     for r in report["results"]:
         k = r["runtimes"].get("kboost", {})
         if r.get("target_p50_us"):
-            got = f"{k['p50_us']:,.0f} us" if k.get("available") else "not measured"
+            got = f"{k['p50_us']:,.1f} us" if k.get("available") else "not measured"
             ok = "" if not k.get("available") else (" (met)" if k["p50_us"] <= r["target_p50_us"] else " (NOT met)")
             lines.append(f"- {r['case']}: kboost p50 <= {r['target_p50_us']:,.0f} us: {got}{ok}")
         for peer, need in r.get("min_speedup", {}).items():
             sp = r.get("speedup", {}).get(peer)
-            got = f"{sp:.1f}x" if sp else "not measured"
+            got = f"{sp:.2f}x" if sp else "not measured"
             ok = "" if sp is None else (" (met)" if sp >= need else " (NOT met)")
             lines.append(f"- {r['case']}: kboost >= {need:g}x faster than {peer}: {got}{ok}")
     return "\n".join(lines)
