@@ -208,18 +208,20 @@ def evaluate(checkpoints: list[Path], data_spec: dict[str, Any], delays: list[in
             p = Path(e.checkpoint)
             e.label = f"{e.label} [{p.parent.name}/{p.name}]"
     entries.sort(key=lambda e: (ROLE_ORDER.index(e.role), e.label, -1 if e.delay is None else e.delay))
+    summaries = [e.summary() for e in entries]
     return {"task": task, "mode": mode, "delays": delays, "n_items": n, "data": data_spec,
-            "entries": [e.summary() for e in entries], "comparisons": compare(entries)}
+            "entries": summaries, "comparisons": compare(entries, summaries)}
 
 
-def compare(entries: list[Entry], metric: str = "si_snri") -> list[dict[str, Any]]:
+def compare(entries: list[Entry], summaries: list[dict[str, Any]], metric: str = "si_snri") -> list[dict[str, Any]]:
     """Each small+KB entry against each model without KB, on the same test mixtures: the paired
     difference (mean and 95% CI over mixtures) per speaker group, and whether the two models' own 95%
-    intervals are disjoint (KB above: "kb_above"; below: "kb_below"; else "overlap")."""
+    intervals are disjoint (KB above: "kb_above"; below: "kb_below"; else "overlap"). ``summaries``:
+    the entries' :meth:`Entry.summary`, in the same order."""
     out = []
     kb = [e for e in entries if e.role == "small+KB"]
     base = [e for e in entries if e.role != "small+KB"]
-    groups_of_entry = {id(e): e.summary()["groups"] for e in kb + base}
+    groups_of_entry = {id(e): s["groups"] for e, s in zip(entries, summaries)}
     for k in kb:
         for b in base:
             groups = {}

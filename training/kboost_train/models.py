@@ -131,6 +131,11 @@ class TFGridNet(nn.Module):
                     x = self.fusions[i](x, hints, delay)
         return self.decoder(x)
 
+    def spectrogram(self, x: Tensor, speaker: Tensor | None = None) -> Tensor:
+        """[B, 2, N] -> the output spectrogram [B, 2*n_out, T, F], without hints (a large model's
+        output, what the hint compression reads)."""
+        return self.forward_spec(self.stft.analysis(x), speaker)
+
     def synthesize(self, spec: Tensor, n_samples: int) -> Tensor:
         b, c, t, f = spec.shape
         return self.stft.synthesis(spec.view(b, c // 2, 2, t, f), n_samples)
@@ -238,7 +243,7 @@ class JointModel(nn.Module):
 
     def large_spec(self, x: Tensor, speaker: Tensor | None = None) -> Tensor:
         """The large model's output spectrogram [B, 2 n_out, T, F] (what the compression reads)."""
-        return self.large.forward_spec(self.large.stft.analysis(x), speaker)
+        return self.large.spectrogram(x, speaker)
 
     def hints(self, x: Tensor, speaker: Tensor | None = None, large_spec: Tensor | None = None) -> Tensor:
         """Undelayed compressed hints [B, C_h, T, F]: frame t is the hint of chunk t. ``large_spec``:

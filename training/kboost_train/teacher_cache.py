@@ -78,7 +78,7 @@ def _compute(large: nn.Module, data: Dataset, batch: int) -> Tensor:
     for b in DataLoader(data, batch_size=batch):
         x = b["mixture"].to(dev)
         spk = b["speaker"].to(dev) if "speaker" in b else None
-        out.append(large.forward_spec(large.stft.analysis(x), spk).cpu())
+        out.append(large.spectrogram(x, spk).cpu())
     return torch.cat(out)
 
 

@@ -22,45 +22,36 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
 }
 
 namespace {
-template <int C>
-void split_runs(const float* z, int n_freqs, int n_heads, float* out) {
-  const size_t lc = static_cast<size_t>(n_heads) * C, group = static_cast<size_t>(n_freqs) * C;
-  for (int l = 0; l < n_heads; ++l) {
-    const float* src = z + static_cast<size_t>(l) * C;
-    float* dst = out + l * group;
-    for (int f = 0; f < n_freqs; ++f)
-      for (int e = 0; e < C; ++e) dst[static_cast<size_t>(f) * C + e] = src[static_cast<size_t>(f) * lc + e];
-  }
+// Runs of C values between the bin-major layout [F, L*C] (column l*C + c) and the head-major one
+// [L][F*C]: ToHeads copies bin-major -> head-major (split), else back (merge). C = 0: c at run time;
+// the usual small C as a constant, so each run is a few moves, not a copy call.
+template <int C, bool ToHeads>
+void copy_runs(const float* src, int n_freqs, int n_heads, int c_rt, float* dst) {
+  const int c = C > 0 ? C : c_rt;
+  const size_t lc = static_cast<size_t>(n_heads) * c, group = static_cast<size_t>(n_freqs) * c;
+  for (int l = 0; l < n_heads; ++l)
+    for (int f = 0; f < n_freqs; ++f) {
+      const size_t bin = static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c;
+      const size_t head = l * group + static_cast<size_t>(f) * c;
+      const float* s = src + (ToHeads ? bin : head);
+      float* d = dst + (ToHeads ? head : bin);
+      for (int e = 0; e < c; ++e) d[e] = s[e];
+    }
 }
-}  // namespace
 
-namespace {
-template <int C>
-void merge_runs(const float* o, int n_freqs, int n_heads, float* out) {
-  const size_t lc = static_cast<size_t>(n_heads) * C, group = static_cast<size_t>(n_freqs) * C;
-  for (int l = 0; l < n_heads; ++l) {
-    const float* src = o + l * group;
-    float* dst = out + static_cast<size_t>(l) * C;
-    for (int f = 0; f < n_freqs; ++f)
-      for (int e = 0; e < C; ++e) dst[static_cast<size_t>(f) * lc + e] = src[static_cast<size_t>(f) * C + e];
+template <bool ToHeads>
+void runs(const float* src, int n_freqs, int n_heads, int c, float* dst) {
+  switch (c) {
+    case 3: copy_runs<3, ToHeads>(src, n_freqs, n_heads, c, dst); return;
+    case 4: copy_runs<4, ToHeads>(src, n_freqs, n_heads, c, dst); return;
+    case 8: copy_runs<8, ToHeads>(src, n_freqs, n_heads, c, dst); return;
+    default: copy_runs<0, ToHeads>(src, n_freqs, n_heads, c, dst); return;
   }
 }
 }  // namespace
 
 void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out) {
-  // The inverse of split_heads' bin-major case; the usual small C as a constant (runs of C floats,
-  // not one copy call per bin and head).
-  switch (c) {
-    case 3: merge_runs<3>(o, n_freqs, n_heads, out); return;
-    case 4: merge_runs<4>(o, n_freqs, n_heads, out); return;
-    case 8: merge_runs<8>(o, n_freqs, n_heads, out); return;
-    default: break;
-  }
-  const size_t lc = static_cast<size_t>(n_heads) * c, group = static_cast<size_t>(n_freqs) * c;
-  for (int l = 0; l < n_heads; ++l)
-    for (int f = 0; f < n_freqs; ++f)
-      for (int e = 0; e < c; ++e)
-        out[static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c + e] = o[l * group + static_cast<size_t>(f) * c + e];
+  runs<false>(o, n_freqs, n_heads, c, out);  // the inverse of split_heads' bin-major case
 }
 
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out) {
@@ -71,20 +62,8 @@ void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_m
     transpose(n_freqs, lc, z, lc, out, n_freqs);
     return;
   }
-  // out[l][f * C + e] = z[f][l * C + e]: runs of C values; the usual small C as a constant.
-  switch (c) {
-    case 3: split_runs<3>(z, n_freqs, n_heads, out); return;
-    case 4: split_runs<4>(z, n_freqs, n_heads, out); return;
-    case 8: split_runs<8>(z, n_freqs, n_heads, out); return;
-    default: break;
-  }
-  const size_t group = static_cast<size_t>(n_freqs) * c;
-  for (int l = 0; l < n_heads; ++l)
-    for (int f = 0; f < n_freqs; ++f) {
-      const float* src = z + static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c;
-      float* dst = out + l * group + static_cast<size_t>(f) * c;
-      for (int e = 0; e < c; ++e) dst[e] = src[e];
-    }
+  // out[l][f * C + e] = z[f][l * C + e]
+  runs<true>(z, n_freqs, n_heads, c, out);
 }
 
 void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt) {
