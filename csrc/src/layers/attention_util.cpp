@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kboost/error.h"
 #include "kernels/kernels.h"
 
 namespace kboost::layers {
@@ -26,9 +27,9 @@ namespace {
 // [L][F*C]: ToHeads copies bin-major -> head-major (split), else back (merge). C = 0: c at run time;
 // the usual small C as a constant, so each run is a few moves, not a copy call.
 template <int C, bool ToHeads>
-void copy_runs(const float* src, int n_freqs, int n_heads, int c_rt, float* dst) {
+void copy_runs(const float* src, int n_freqs, int n_heads, int c_rt, size_t group, float* dst) {
   const int c = C > 0 ? C : c_rt;
-  const size_t lc = static_cast<size_t>(n_heads) * c, group = static_cast<size_t>(n_freqs) * c;
+  const size_t lc = static_cast<size_t>(n_heads) * c;
   for (int l = 0; l < n_heads; ++l)
     for (int f = 0; f < n_freqs; ++f) {
       const size_t bin = static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c;
@@ -39,31 +40,39 @@ void copy_runs(const float* src, int n_freqs, int n_heads, int c_rt, float* dst)
     }
 }
 
+// group: the distance between heads in the head-major layout (>= F * C).
 template <bool ToHeads>
-void runs(const float* src, int n_freqs, int n_heads, int c, float* dst) {
+void runs(const float* src, int n_freqs, int n_heads, int c, size_t group, float* dst) {
   switch (c) {
-    case 3: copy_runs<3, ToHeads>(src, n_freqs, n_heads, c, dst); return;
-    case 4: copy_runs<4, ToHeads>(src, n_freqs, n_heads, c, dst); return;
-    case 8: copy_runs<8, ToHeads>(src, n_freqs, n_heads, c, dst); return;
-    default: copy_runs<0, ToHeads>(src, n_freqs, n_heads, c, dst); return;
+    case 3: copy_runs<3, ToHeads>(src, n_freqs, n_heads, c, group, dst); return;
+    case 4: copy_runs<4, ToHeads>(src, n_freqs, n_heads, c, group, dst); return;
+    case 8: copy_runs<8, ToHeads>(src, n_freqs, n_heads, c, group, dst); return;
+    default: copy_runs<0, ToHeads>(src, n_freqs, n_heads, c, group, dst); return;
   }
+}
+
+size_t group_of(int n_freqs, int c, size_t head_stride) {
+  return head_stride != 0 ? head_stride : static_cast<size_t>(n_freqs) * c;
 }
 }  // namespace
 
-void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out) {
-  runs<false>(o, n_freqs, n_heads, c, out);  // the inverse of split_heads' bin-major case
+void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out, size_t head_stride) {
+  // the inverse of split_heads' bin-major case
+  runs<false>(o, n_freqs, n_heads, c, group_of(n_freqs, c, head_stride), out);
 }
 
-void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out) {
+void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out,
+                 size_t head_stride) {
   const int lc = n_heads * c;
   if (channel_major) {
+    KBOOST_DCHECK(head_stride == 0 || head_stride == static_cast<size_t>(n_freqs) * c);
     // out[l][e * F + f] = z[f][l * C + e] is the transpose of z [F, L*C] -> [L*C, F]; in blocks of
     // 8 bins, so that each output row is written 8 floats at a time and z's block stays in cache.
     transpose(n_freqs, lc, z, lc, out, n_freqs);
     return;
   }
   // out[l][f * C + e] = z[f][l * C + e]
-  runs<true>(z, n_freqs, n_heads, c, out);
+  runs<true>(z, n_freqs, n_heads, c, group_of(n_freqs, c, head_stride), out);
 }
 
 void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt) {

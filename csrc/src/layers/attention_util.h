@@ -17,10 +17,14 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
 /// Scatter a bin-major projection z [F, L * C] (column l*C + c) into head-major groups.
 ///   channel_major: out[l][c * F + f]  (local self-attention: per-head LN over (C, F))
 ///   else:          out[l][f * C + c]  (KB fusion: per-head LN over (F, C))
-void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out);
+/// Head l starts at out + l * head_stride (0: F * C, the groups back to back; a larger stride
+/// leaves padding after each group untouched).
+void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out,
+                 size_t head_stride = 0);
 
-/// The inverse of split_heads' bin-major case: o [L][f * C + c] -> out [F, L * C].
-void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out);
+/// The inverse of split_heads' bin-major case: o [L][f * C + c] (head l at o + l * head_stride,
+/// 0: F * C) -> out [F, L * C].
+void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out, size_t head_stride = 0);
 
 /// t[j][i] = a[i][j] for a [rows, cols] (row stride lda) into t [cols, rows] (row stride ldt).
 void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt);

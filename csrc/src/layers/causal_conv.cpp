@@ -22,7 +22,7 @@ CausalConvWeights CausalConvWeights::bind_conv(TensorSource& src, const std::str
     for (int ci = 0; ci < n_in; ++ci)
       for (int kt = 0; kt < 3; ++kt)
         for (int kf = 0; kf < 3; ++kf)
-          cw.w[((static_cast<size_t>(kt) * 3 + kf) * n_in + ci) * n_out + co] =
+          cw.w[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
               w[((static_cast<size_t>(co) * n_in + ci) * 3 + kt) * 3 + kf];
   return cw;
 }
@@ -39,13 +39,13 @@ CausalConvWeights CausalConvWeights::bind_deconv(TensorSource& src, const std::s
     for (int co = 0; co < n_out; ++co)
       for (int kt = 0; kt < 3; ++kt)
         for (int kf = 0; kf < 3; ++kf)
-          cw.w[((static_cast<size_t>(kt) * 3 + kf) * n_in + ci) * n_out + co] =
+          cw.w[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
               w[((static_cast<size_t>(ci) * n_out + co) * 3 + (2 - kt)) * 3 + (2 - kf)];
   return cw;
 }
 
 CausalConvState::CausalConvState(const CausalConvWeights& w)
-    : frames(static_cast<size_t>(3) * F * w.n_in, 0.0f) {}
+    : frames(static_cast<size_t>(3) * F * w.n_in, 0.0f), taps(static_cast<size_t>(F) * 3 * w.n_out) {}
 
 void CausalConvState::reset() {
   std::fill(frames.begin(), frames.end(), 0.0f);
@@ -58,17 +58,35 @@ void causal_conv_step(const CausalConvWeights& w, CausalConvState& s, const floa
   const size_t frame_size = static_cast<size_t>(F) * ci;
   const long t = s.n_frames;
   std::copy(in, in + frame_size, s.frames.data() + static_cast<size_t>(t % 3) * frame_size);
-  // out = bias + sum over (kt, kf) of frame_{t-2+kt} shifted by kf-1 bins times w[kt][kf]: nine
-  // GEMMs over all bins ([F, C_in] x [C_in, C_out]); frames before 0 are zeros (the ring starts
-  // zeroed) and bins outside 0..F-1 are skipped (the 'same' zero padding in frequency).
-  for (int f = 0; f < F; ++f) std::copy(w.bias.begin(), w.bias.end(), out + static_cast<size_t>(f) * co);
+  // out[f] = bias + sum over (kt, kf) of frame_{t-2+kt}[f + kf - 1] w[kt][kf]. Three GEMMs over
+  // all bins, one per time tap with the three frequency taps side by side as columns
+  // ([F, C_in] x [C_in, 3 C_out], accumulated over kt: wider products than nine of C_out columns,
+  // which for the decoder's 8 outputs filled half a vector), then each output bin adds its three
+  // neighbours' columns. Frames before 0 are zeros (the ring starts zeroed); bins outside 0..F-1
+  // are skipped (the 'same' zero padding in frequency).
+  const int n3 = 3 * co;
+  float* taps = s.taps.data();
   for (int kt = 0; kt < 3; ++kt) {
     const long slot = ((t - 2 + kt) % 3 + 3) % 3;
     const float* frame = s.frames.data() + static_cast<size_t>(slot) * frame_size;
-    for (int kf = 0; kf < 3; ++kf) {
-      const int f_lo = std::max(0, 1 - kf), f_hi = std::min(F - 1, F - kf);  // output bins with an input bin
-      k.linear_acc(f_hi - f_lo + 1, ci, co, frame + static_cast<size_t>(f_lo - 1 + kf) * ci, ci,
-                   w.w.data() + (static_cast<size_t>(kt) * 3 + kf) * ci * co, out + static_cast<size_t>(f_lo) * co, co);
+    const float* wk = w.w.data() + static_cast<size_t>(kt) * ci * n3;
+    if (kt == 0) {
+      k.linear(F, ci, n3, frame, ci, wk, nullptr, taps, n3);
+    } else {
+      k.linear_acc(F, ci, n3, frame, ci, wk, taps, n3);
+    }
+  }
+  for (int f = 0; f < F; ++f) {
+    float* o = out + static_cast<size_t>(f) * co;
+    const float* mid = taps + static_cast<size_t>(f) * n3 + co;  // input bin f, tap kf = 1
+    for (int j = 0; j < co; ++j) o[j] = w.bias[j] + mid[j];
+    if (f > 0) {
+      const float* lo = taps + static_cast<size_t>(f - 1) * n3;  // input bin f - 1, tap kf = 0
+      for (int j = 0; j < co; ++j) o[j] += lo[j];
+    }
+    if (f + 1 < F) {
+      const float* hi = taps + static_cast<size_t>(f + 1) * n3 + 2 * co;  // input bin f + 1, tap kf = 2
+      for (int j = 0; j < co; ++j) o[j] += hi[j];
     }
   }
   s.n_frames = t + 1;

@@ -14,7 +14,7 @@ namespace kboost::layers {
 
 struct CausalConvWeights {
   int n_in = 0, n_out = 0;
-  std::vector<float> w;     // [3 (time), 3 (freq), C_in, C_out]
+  std::vector<float> w;     // [3 (time), C_in, 3 (freq), C_out]: per time tap a [C_in, 3 C_out] matrix
   std::vector<float> bias;  // [C_out]
 
   /// nn.Conv2d(C_in -> C_out, 3 x 3): `prefix`weight [C_out, C_in, 3, 3], `prefix`bias [C_out].
@@ -28,6 +28,7 @@ struct CausalConvState {
   explicit CausalConvState(const CausalConvWeights& w);
   void reset();
   std::vector<float> frames;  // [3, F, C_in], slot = frame index % 3
+  std::vector<float> taps;    // [F, 3 C_out] scratch: each input bin's products with the 3 frequency taps
   long n_frames = 0;
 };
 

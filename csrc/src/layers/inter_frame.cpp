@@ -31,26 +31,29 @@ InterFrameWeights InterFrameWeights::bind(TensorSource& src, const std::string& 
 }
 
 InterFrameState::InterFrameState(const InterFrameWeights& w)
-    : h(static_cast<size_t>(F) * w.h, 0.0f),
-      c(static_cast<size_t>(F) * w.h, 0.0f),
-      z(static_cast<size_t>(F) * w.d),
-      gates(static_cast<size_t>(F) * 4 * w.h) {}
+    : h(static_cast<size_t>(F) * w.h, 0.0f), c(static_cast<size_t>(F) * w.h, 0.0f) {}
+
+InterFrameScratch::InterFrameScratch(const InterFrameWeights& w)
+    : z(static_cast<size_t>(F) * w.d), gates(static_cast<size_t>(F) * 4 * w.h) {}
 
 void InterFrameState::reset() {
   std::fill(h.begin(), h.end(), 0.0f);
   std::fill(c.begin(), c.end(), 0.0f);
 }
 
-void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, const float* x, float* y) {
+void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, InterFrameScratch& scratch, const float* x,
+                      float* y) {
   const auto& k = kernels::kernels();
   const int d = w.d, h = w.h, g = 4 * h;
-  kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), s.z.data());
+  float* z = scratch.z.data();
+  float* gates = scratch.gates.data();
+  kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), z);
   // The 97 independent sequences advance one step together: two [F, .] x [., 4H] products.
-  k.linear(F, d, g, s.z.data(), d, w.wih_t.data(), w.bias.data(), s.gates.data(), g);
-  k.linear_acc(F, h, g, s.h.data(), h, w.whh_t.data(), s.gates.data(), g);
-  k.lstm_cells(F, h, s.gates.data(), s.h.data(), s.c.data());
-  k.linear(F, h, d, s.h.data(), h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
-  for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];
+  k.linear(F, d, g, z, d, w.wih_t.data(), w.bias.data(), gates, g);
+  k.linear_acc(F, h, g, s.h.data(), h, w.whh_t.data(), gates, g);
+  k.lstm_cells(F, h, gates, s.h.data(), s.c.data());
+  k.linear(F, h, d, s.h.data(), h, w.lin_t.data(), w.lin_b.data(), z, d);
+  for (int i = 0; i < F * d; ++i) y[i] = x[i] + z[i];
 }
 
 }  // namespace kboost::layers

@@ -25,15 +25,23 @@ struct InterFrameWeights {
   static InterFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
 };
 
+/// What a block carries from frame to frame.
 struct InterFrameState {
   explicit InterFrameState(const InterFrameWeights& w);
   void reset();
   std::vector<float> h, c;   // [F, H] carried across frames
-  std::vector<float> z;      // [F, D] scratch
-  std::vector<float> gates;  // [F, 4H] scratch
+};
+
+/// Working buffers of one step, nothing carried: the blocks of a stream share one (a smaller
+/// working set keeps the KB fusion's key/value rings in L2 between chunks).
+struct InterFrameScratch {
+  explicit InterFrameScratch(const InterFrameWeights& w);
+  std::vector<float> z;      // [F, D]
+  std::vector<float> gates;  // [F, 4H]
 };
 
 /// x [F, D] -> y [F, D]; x == y allowed.
-void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, const float* x, float* y);
+void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, InterFrameScratch& scratch, const float* x,
+                      float* y);
 
 }  // namespace kboost::layers

@@ -26,6 +26,8 @@ struct IntraFrameWeights {
   static IntraFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
 };
 
+/// Working buffers of one step, nothing carried from frame to frame: the blocks of a stream share
+/// one (a smaller working set keeps the KB fusion's key/value rings in L2 between chunks).
 struct IntraFrameState {
   explicit IntraFrameState(const IntraFrameWeights& w);
   std::vector<float> z;      // [F, D] normalised input

@@ -22,18 +22,17 @@ KbFusionWeights::Proj bind_proj(TensorSource& src, const std::string& p, int d, 
   return pr;
 }
 
-// x [F, D] -> per-head normalised out [L, F*C] (index f*C + c).
-void heads(const KbFusionWeights::Proj& pr, int d, int n_heads, int c, const float* x, float* scratch,
+// x [F, D] -> per-head normalised out [L, stride] (index f*C + c; the padding after F*C untouched).
+void heads(const KbFusionWeights::Proj& pr, int d, int n_heads, int c, int stride, const float* x, float* scratch,
            float* out) {
   const auto& k = kernels::kernels();
   const int lc = n_heads * c;
   k.linear(F, d, lc, x, d, pr.wt.data(), pr.bias.data(), scratch, lc);
   kernels::prelu(scratch, F * lc, pr.alpha);
-  split_heads(scratch, F, n_heads, c, /*channel_major=*/false, out);
-  const size_t group = static_cast<size_t>(F) * c;
+  split_heads(scratch, F, n_heads, c, /*channel_major=*/false, out, static_cast<size_t>(stride));
   for (int l = 0; l < n_heads; ++l)
-    kernels::layer_norm_rows(1, static_cast<int>(group), out + l * group, pr.norm_w.data(), pr.norm_b.data(),
-                             out + l * group);
+    kernels::layer_norm_rows(1, F * c, out + static_cast<size_t>(l) * stride, pr.norm_w.data(), pr.norm_b.data(),
+                             out + static_cast<size_t>(l) * stride);
 }
 }  // namespace
 
@@ -59,14 +58,16 @@ KbFusionWeights KbFusionWeights::bind(TensorSource& src, const std::string& pref
 }
 
 KbFusionState::KbFusionState(const KbFusionWeights& w)
-    : align(static_cast<size_t>(w.delay + 1) * F * w.d, 0.0f),
-      k_ring(static_cast<size_t>(w.window) * w.n_heads * F * w.e, 0.0f),
-      v_ring(static_cast<size_t>(w.window) * w.n_heads * F * w.v, 0.0f),
+    : qk_stride(padded_to_line(F * w.e)),
+      v_stride(padded_to_line(F * w.v)),
+      align(static_cast<size_t>(w.delay + 1) * F * w.d, 0.0f),
+      k_ring(static_cast<size_t>(w.window) * w.n_heads * qk_stride, 0.0f),
+      v_ring(static_cast<size_t>(w.window) * w.n_heads * v_stride, 0.0f),
       hint_t(static_cast<size_t>(F) * w.n_hint),
       m(static_cast<size_t>(F) * w.d),
       tmp(static_cast<size_t>(F) * std::max(w.d, w.n_heads * w.e)),
-      q(static_cast<size_t>(w.n_heads) * F * w.e),
-      o(static_cast<size_t>(w.n_heads) * F * w.v),
+      q(static_cast<size_t>(w.n_heads) * qk_stride, 0.0f),
+      o(static_cast<size_t>(w.n_heads) * v_stride, 0.0f),
       y(static_cast<size_t>(F) * w.d),
       scores(static_cast<size_t>(w.window)) {}
 
@@ -96,18 +97,19 @@ void kb_fusion_step(const KbFusionWeights& w, KbFusionState& s, const float* x, 
   k.linear(F, ch, d, s.hint_t.data(), ch, w.shift_t.data(), w.shift_b.data(), s.y.data(), d);
   for (size_t i = 0; i < frame; ++i) s.m[i] = x_al[i] * s.m[i] + s.y[i];
   // 3. keys/values of the fused frame into the rings, query from the current frame.
-  const size_t qk_size = static_cast<size_t>(F) * w.e, v_size = static_cast<size_t>(F) * w.v;
+  const size_t qk = static_cast<size_t>(s.qk_stride), vs = static_cast<size_t>(s.v_stride);
   const size_t slot = static_cast<size_t>(t % w.window);
-  heads(w.k, d, n_heads, w.e, s.m.data(), s.tmp.data(), s.k_ring.data() + slot * n_heads * qk_size);
-  heads(w.val, d, n_heads, w.v, s.m.data(), s.tmp.data(), s.v_ring.data() + slot * n_heads * v_size);
-  heads(w.q, d, n_heads, w.e, x, s.tmp.data(), s.q.data());
+  heads(w.k, d, n_heads, w.e, s.qk_stride, s.m.data(), s.tmp.data(), s.k_ring.data() + slot * n_heads * qk);
+  heads(w.val, d, n_heads, w.v, s.v_stride, s.m.data(), s.tmp.data(), s.v_ring.data() + slot * n_heads * vs);
+  heads(w.q, d, n_heads, w.e, s.qk_stride, x, s.tmp.data(), s.q.data());
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(F) * w.e));
+  // Over the padded lengths: whole aligned vectors (the padding adds zeros to the scores, and the
+  // values' padding columns of o are never read).
   for (int l = 0; l < n_heads; ++l)
-    attend_ring(s.q.data() + l * qk_size, static_cast<int>(qk_size), s.k_ring.data() + l * qk_size,
-                n_heads * qk_size, s.v_ring.data() + l * v_size, n_heads * v_size, static_cast<int>(v_size),
-                w.window, t, scale, s.scores.data(), s.o.data() + l * v_size);
+    attend_ring(s.q.data() + l * qk, s.qk_stride, s.k_ring.data() + l * qk, n_heads * qk, s.v_ring.data() + l * vs,
+                n_heads * vs, s.v_stride, w.window, t, scale, s.scores.data(), s.o.data() + l * vs);
   // Heads re-assembled: [L, F, V] -> [F, L*V] = [F, D].
-  merge_heads(s.o.data(), F, n_heads, w.v, s.m.data());
+  merge_heads(s.o.data(), F, n_heads, w.v, s.m.data(), vs);
   k.linear(F, d, d, s.m.data(), d, w.proj.wt.data(), w.proj.bias.data(), s.y.data(), d);
   kernels::prelu(s.y.data(), F * d, w.proj.alpha);
   kernels::layer_norm_rows(1, F * d, s.y.data(), w.proj.norm_w.data(), w.proj.norm_b.data(), s.y.data());

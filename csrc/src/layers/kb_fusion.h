@@ -9,13 +9,17 @@
 //      -> + x_t.
 //
 // Layout: x [F, D] bin-major; hint [C_h, F] channel-major (the wire layout); K/V rings
-// [W, L, F*E] / [W, L, F*V], index f*E + e.
+// [W, L, QK] / [W, L, VS], index f*E + e / f*V + c, where each head's F*E (F*V) values are padded
+// with zeros to QK (VS), a whole number of 64-byte lines, and the rings start on a line: the
+// attention streams them with aligned whole-vector loads (zeros in the query and the keys add
+// nothing to the scores; the values' padding columns are computed and dropped).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "kboost/model.h"
+#include "layers/aligned_vector.h"
 
 namespace kboost::layers {
 
@@ -36,13 +40,14 @@ struct KbFusionState {
   explicit KbFusionState(const KbFusionWeights& w);
   void reset();
   long n_frames = 0;
+  int qk_stride = 0, v_stride = 0;    // QK = F*E and VS = F*V padded to a multiple of 16 floats
   std::vector<float> align;           // [d+1, F, D], frame j in slot j % (d+1)
-  std::vector<float> k_ring, v_ring;  // [W, L, F*E], [W, L, F*V]
+  AlignedFloats k_ring, v_ring;       // [W, L, QK], [W, L, VS]
   std::vector<float> hint_t;          // [F, C_h]
   std::vector<float> m;               // [F, D] fused frame
   std::vector<float> tmp;             // [F, max(D, L*E)]
-  std::vector<float> q;               // [L, F*E]
-  std::vector<float> o;               // [L, F*V]
+  AlignedFloats q;                    // [L, QK] (padding zero)
+  AlignedFloats o;                    // [L, VS]
   std::vector<float> y;               // [F, D]
   std::vector<float> scores;          // [W]
 };

@@ -15,9 +15,9 @@
 
 namespace kboost::detail {
 
+// What each block carries from frame to frame (the intra-frame BLSTM carries nothing).
 struct BlockState {
   explicit BlockState(const BlockWeights& w);
-  layers::IntraFrameState intra;
   layers::InterFrameState inter;
   std::optional<layers::LocalAttentionState> attn;
 };
@@ -30,6 +30,9 @@ struct StreamState {
   dsp::OlaSynthesizer ola;
   layers::CausalConvState encoder;
   std::vector<BlockState> blocks;
+  // Working buffers shared by the blocks (every block has the same sizes).
+  layers::IntraFrameState intra;
+  layers::InterFrameScratch inter_scratch;
   std::vector<layers::KbFusionState> fusions;
   layers::CausalConvState decoder;
   std::optional<layers::CausalConvState> compressor;

@@ -17,7 +17,7 @@ namespace {
 constexpr int F = kNumFreqs;
 }
 
-BlockState::BlockState(const BlockWeights& w) : intra(w.intra), inter(w.inter) {
+BlockState::BlockState(const BlockWeights& w) : inter(w.inter) {
   if (w.attn) attn.emplace(*w.attn);
 }
 
@@ -25,6 +25,8 @@ StreamState::StreamState(const Model& model)
     : stft(kNumInChannels),
       ola(model.config().n_out()),
       encoder(model.weights().encoder),
+      intra(model.weights().blocks.at(0).intra),
+      inter_scratch(model.weights().blocks.at(0).inter),
       decoder(model.weights().decoder) {
   const auto& cfg = model.config();
   const auto& w = model.weights();
@@ -155,8 +157,8 @@ void Streamer::forward(const float* in, float* out, float* hint_out) {
 
   const size_t film_size = static_cast<size_t>(2) * F * d;
   for (size_t i = 0; i < s.blocks.size(); ++i) {
-    layers::intra_frame_step(w.blocks[i].intra, s.blocks[i].intra, s.x.data(), s.x.data());
-    layers::inter_frame_step(w.blocks[i].inter, s.blocks[i].inter, s.x.data(), s.x.data());
+    layers::intra_frame_step(w.blocks[i].intra, s.intra, s.x.data(), s.x.data());
+    layers::inter_frame_step(w.blocks[i].inter, s.blocks[i].inter, s.inter_scratch, s.x.data(), s.x.data());
     if (w.blocks[i].attn) layers::local_attention_step(*w.blocks[i].attn, *s.blocks[i].attn, s.x.data(), s.x.data());
     if (i + 1 < s.blocks.size()) {
       if (cfg.has_speaker()) layers::speaker_film_apply(d, s.film.data() + i * film_size, s.x.data());

@@ -83,7 +83,9 @@ std::vector<float> intra_frame(TensorSource& src, int d, int h, const float* x, 
 std::vector<float> inter_frame(TensorSource& src, int d, int h, const float* x, int n_frames) {
   const auto w = layers::InterFrameWeights::bind(src, "", d, h);
   layers::InterFrameState s(w);
-  return run_frames(d, d, x, n_frames, [&](int, const float* a, float* b) { layers::inter_frame_step(w, s, a, b); });
+  layers::InterFrameScratch scratch(w);
+  return run_frames(d, d, x, n_frames,
+                    [&](int, const float* a, float* b) { layers::inter_frame_step(w, s, scratch, a, b); });
 }
 
 std::vector<float> local_attention(TensorSource& src, int d, int n_heads, int head_dim, int window, const float* x,
