@@ -14,7 +14,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 # An absolute path: CMake resolves a relative Python_EXECUTABLE against the build directory, fails,
-# and falls back to the base interpreter, whose site-packages lack the venv's cmeel-eigen.
+# and falls back to the base interpreter, whose site-packages lack the venv's cmeel-eigen
+# (cmake/KboostEigen.cmake asks that interpreter where cmeel.prefix is).
 python=$(command -v "$python")
 case "$python" in /*) ;; *) python="$PWD/$python" ;; esac
 jobs=${KBOOST_JOBS:-2}
@@ -26,12 +27,6 @@ log() { printf '\n== ctest_all: %s\n' "$*"; }
 now() { date +%s; }
 generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
-
-# The cmeel.prefix folders on $python's sys.path (where cmeel-eigen puts Eigen's CMake package),
-# given to CMake directly so that its own interpreter search cannot lose them.
-cmeel_prefixes() {
-  "$python" -c "import os, sys; print(';'.join(d for d in (os.path.join(p, 'cmeel.prefix') for p in sys.path if p) if os.path.isdir(d)))"
-}
 
 ensure_eigen() {
   if ! "$python" -c "import cmeel, os, sys; d = [os.path.join(p, 'cmeel.prefix', 'share', 'eigen3') for p in sys.path if p]; sys.exit(0 if any(os.path.isdir(x) for x in d) else 1)" 2>/dev/null; then
@@ -62,7 +57,7 @@ build_and_test() {
   local dir=$out/$name t0
   t0=$(now)
   log "$name: configure + build ($dir)"
-  cmake -S "$root" -B "$dir" "${generator[@]}" -DPython_EXECUTABLE="$python" -DCMAKE_PREFIX_PATH="$(cmeel_prefixes)" \
+  cmake -S "$root" -B "$dir" "${generator[@]}" -DPython_EXECUTABLE="$python" \
     -DKBOOST_BUILD_TESTS=ON -DKBOOST_BUILD_PYTHON=OFF "$@" >"$dir.configure.log" 2>&1 \
     || { cat "$dir.configure.log"; return 1; }
   cmake --build "$dir" -j "$jobs"

@@ -43,13 +43,13 @@ IntraFrameWeights IntraFrameWeights::bind(TensorSource& src, const std::string& 
   return w;
 }
 
-IntraFrameState::IntraFrameState(const IntraFrameWeights& w)
+IntraFrameScratch::IntraFrameScratch(const IntraFrameWeights& w)
     : z(static_cast<size_t>(F) * w.d),
       pre(static_cast<size_t>(F) * 8 * w.h),
       hs(static_cast<size_t>(F) * 2 * w.h),
       scratch(static_cast<size_t>(10) * w.h) {}
 
-void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const float* x, float* y) {
+void intra_frame_step(const IntraFrameWeights& w, IntraFrameScratch& s, const float* x, float* y) {
   const auto& k = kernels::kernels();
   const int d = w.d, h = w.h, g = 4 * h;
   kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), s.z.data());

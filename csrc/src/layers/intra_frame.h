@@ -1,5 +1,6 @@
 // Intra-frame module of a GridNet block: ChannelNorm -> bidirectional LSTM(D, H) across the 97 bins
-// of one frame -> Linear(2H -> D) -> + residual. Stateless across frames (the state holds scratch).
+// of one frame -> Linear(2H -> D) -> + residual. Stateless across frames: IntraFrameScratch holds
+// only working buffers.
 //
 // Layout: x [F, D] bin-major, in and out.
 #pragma once
@@ -27,9 +28,10 @@ struct IntraFrameWeights {
 };
 
 /// Working buffers of one step, nothing carried from frame to frame: the blocks of a stream share
-/// one (a smaller working set keeps the KB fusion's key/value rings in L2 between chunks).
-struct IntraFrameState {
-  explicit IntraFrameState(const IntraFrameWeights& w);
+/// one (a smaller working set keeps the KB fusion's key/value rings in L2 between chunks), as
+/// they share InterFrameScratch.
+struct IntraFrameScratch {
+  explicit IntraFrameScratch(const IntraFrameWeights& w);
   std::vector<float> z;      // [F, D] normalised input
   std::vector<float> pre;    // [F, 8H] input projections of both directions
   std::vector<float> hs;     // [F, 2H] outputs (forward h | backward h)
@@ -37,6 +39,6 @@ struct IntraFrameState {
 };
 
 /// x [F, D] -> y [F, D]; x == y allowed.
-void intra_frame_step(const IntraFrameWeights& w, IntraFrameState& s, const float* x, float* y);
+void intra_frame_step(const IntraFrameWeights& w, IntraFrameScratch& s, const float* x, float* y);
 
 }  // namespace kboost::layers

@@ -31,7 +31,7 @@ struct StreamState {
   layers::CausalConvState encoder;
   std::vector<BlockState> blocks;
   // Working buffers shared by the blocks (every block has the same sizes).
-  layers::IntraFrameState intra;
+  layers::IntraFrameScratch intra_scratch;
   layers::InterFrameScratch inter_scratch;
   std::vector<layers::KbFusionState> fusions;
   layers::CausalConvState decoder;

@@ -25,7 +25,7 @@ StreamState::StreamState(const Model& model)
     : stft(kNumInChannels),
       ola(model.config().n_out()),
       encoder(model.weights().encoder),
-      intra(model.weights().blocks.at(0).intra),
+      intra_scratch(model.weights().blocks.at(0).intra),
       inter_scratch(model.weights().blocks.at(0).inter),
       decoder(model.weights().decoder) {
   const auto& cfg = model.config();
@@ -157,7 +157,7 @@ void Streamer::forward(const float* in, float* out, float* hint_out) {
 
   const size_t film_size = static_cast<size_t>(2) * F * d;
   for (size_t i = 0; i < s.blocks.size(); ++i) {
-    layers::intra_frame_step(w.blocks[i].intra, s.intra, s.x.data(), s.x.data());
+    layers::intra_frame_step(w.blocks[i].intra, s.intra_scratch, s.x.data(), s.x.data());
     layers::inter_frame_step(w.blocks[i].inter, s.blocks[i].inter, s.inter_scratch, s.x.data(), s.x.data());
     if (w.blocks[i].attn) layers::local_attention_step(*w.blocks[i].attn, *s.blocks[i].attn, s.x.data(), s.x.data());
     if (i + 1 < s.blocks.size()) {

@@ -76,7 +76,7 @@ std::vector<float> causal_conv(TensorSource& src, bool transposed, int n_in, int
 
 std::vector<float> intra_frame(TensorSource& src, int d, int h, const float* x, int n_frames) {
   const auto w = layers::IntraFrameWeights::bind(src, "", d, h);
-  layers::IntraFrameState s(w);
+  layers::IntraFrameScratch s(w);
   return run_frames(d, d, x, n_frames, [&](int, const float* a, float* b) { layers::intra_frame_step(w, s, a, b); });
 }
 
