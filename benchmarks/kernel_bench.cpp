@@ -1,0 +1,121 @@
+// kboost_kernel_bench: per-call time of the core's kernels at the shapes of the small+KB device
+// model (D = 16, H = 16, 97 bins, the KB fusion's 4 heads over a 50-frame window), on one thread.
+//
+//   kboost_kernel_bench [--reps N] [--json]
+//
+// The table is the one the core chooses (KBOOST_KERNELS=ref|avx2|avx512 caps it, as everywhere).
+// Each figure is the median over 15 batches of N calls (after 200 warm-up calls) of the mean time
+// per call: the data stays in cache, so these are the kernels' own costs, not the model's (see
+// kboost_latency for that, and docs/perf-notes.md for how the two differ). The fusion's attention
+// is timed twice: over rings laid out as the fusion lays them out (rows padded to whole 64-byte
+// lines, aligned) and over unpadded rows (the large model's local attention).
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dsp/stft.h"
+#include "kernels/kernels.h"
+#include "layers/aligned_vector.h"
+
+namespace {
+
+double median_us(int reps, const std::function<void()>& f) {
+  for (int i = 0; i < 200; ++i) f();
+  std::vector<double> batches;
+  for (int b = 0; b < 15; ++b) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) f();
+    const auto t1 = std::chrono::steady_clock::now();
+    batches.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / reps);
+  }
+  std::sort(batches.begin(), batches.end());
+  return batches[batches.size() / 2];
+}
+
+void fill(kboost::layers::AlignedFloats& v, float scale, int seed) {
+  for (size_t i = 0; i < v.size(); ++i) v[i] = scale * std::sin(0.37f * static_cast<float>(i) + static_cast<float>(seed));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = 2000;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--reps" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) {
+      reps = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: kboost_kernel_bench [--reps N] [--json]\n");
+      return 2;
+    }
+  }
+  using kboost::layers::AlignedFloats;
+  using kboost::layers::padded_to_line;
+  const auto& k = kboost::kernels::kernels();
+  constexpr int F = kboost::kNumFreqs, D = 16, H = 16, G = 4 * H, L = 4, E = 3, V = D / L, W = 50;
+  AlignedFloats x(F * 2 * H), w(2 * H * 8 * H), bias(8 * H), y(F * 8 * H), scratch(10 * H), gates(F * G),
+      hs(F * H), cs(F * H);
+  fill(x, 0.5f, 1);
+  fill(w, 0.3f, 2);
+  fill(bias, 0.1f, 3);
+  std::vector<std::pair<std::string, double>> rows;
+  auto add = [&](const std::string& name, const std::function<void()>& f) { rows.emplace_back(name, median_us(reps, f)); };
+
+  for (const auto& [m, kk, n] : {std::array<int, 3>{F, D, 8 * H}, {F, D, G}, {F, 2 * H, D}, {F, D, D},
+                                 {F, D, L * E}, {F, 8, D}, {F, 4, 3 * D}, {F, D, 3 * 8}}) {
+    add("linear " + std::to_string(m) + "x" + std::to_string(kk) + "x" + std::to_string(n),
+        [&, m = m, kk = kk, n = n] { k.linear(m, kk, n, x.data(), kk, w.data(), bias.data(), y.data(), n); });
+  }
+  add("blstm H=16 over 97 bins (both directions)", [&] {
+    k.blstm(H, F, y.data(), 8 * H, w.data(), w.data() + H * G, x.data(), 2 * H, scratch.data());
+  });
+  add("lstm_seq H=16 over 97 bins (one direction)",
+      [&] { k.lstm_seq(H, F, false, y.data(), 8 * H, w.data(), x.data(), 2 * H, scratch.data()); });
+  add("lstm_cells 97 rows H=16 (gates copied in first)", [&] {
+    std::copy(y.begin(), y.begin() + F * G, gates.begin());
+    k.lstm_cells(F, H, gates.data(), hs.data(), cs.data());
+  });
+  add("layer_norm_rows 97x16", [&] { k.layer_norm_rows(F, D, x.data(), w.data(), bias.data(), y.data(), 1e-5f); });
+
+  // The fusion's attention over its rings: 4 heads, scores against 50 keys of F*E, sums of 50
+  // values of F*V; padded + aligned (as the fusion lays them out) and unpadded.
+  for (const bool padded : {true, false}) {
+    const int qk = padded ? padded_to_line(F * E) : F * E, vs = padded ? padded_to_line(F * V) : F * V;
+    AlignedFloats keys(static_cast<size_t>(W) * L * qk), values(static_cast<size_t>(W) * L * vs), q(L * qk),
+        o(L * vs), scores(L * 64, 1.0f / W);
+    fill(keys, 1.0f, 4);
+    fill(values, 1.0f, 5);
+    fill(q, 1.0f, 6);
+    const std::string how = padded ? " (rows padded, on lines)" : " (rows unpadded)";
+    add("mat_vec 4 heads x 50 keys" + how, [&] {
+      for (int l = 0; l < L; ++l) k.mat_vec(W, qk, keys.data() + l * qk, L * qk, q.data() + l * qk, scores.data() + l * 64);
+    });
+    add("vec_mat 4 heads x 50 values" + how, [&] {
+      for (int l = 0; l < L; ++l) k.vec_mat(W, vs, scores.data() + l * 64, values.data() + l * vs, L * vs, o.data() + l * vs);
+    });
+  }
+
+  kboost::dsp::StftAnalyzer stft(2);
+  kboost::dsp::OlaSynthesizer ola(4);
+  add("stft analysis, 2 channels", [&] { stft.step(x.data(), y.data()); });
+  add("overlap-add synthesis, 4 outputs", [&] { ola.step(x.data(), y.data()); });
+
+  if (json) {
+    std::printf("{\"kernels\": \"%s\", \"reps\": %d, \"us\": {", k.name, reps);
+    for (size_t i = 0; i < rows.size(); ++i) std::printf("%s\"%s\": %.4f", i ? ", " : "", rows[i].first.c_str(), rows[i].second);
+    std::printf("}}\n");
+  } else {
+    std::printf("kernels: %s; median over 15 batches of %d calls, us per call\n", k.name, reps);
+    for (const auto& [name, us] : rows) std::printf("  %-52s %8.3f\n", name.c_str(), us);
+  }
+  return 0;
+}
