@@ -85,6 +85,12 @@ int main(int argc, char** argv) {
     k.lstm_cells(F, H, gates.data(), hs.data(), cs.data());
   });
   add("layer_norm_rows 97x16", [&] { k.layer_norm_rows(F, D, x.data(), w.data(), bias.data(), y.data(), 1e-5f); });
+  // The fusion's per-head norms (one row of F*V) and its output norm (one row of F*D): the
+  // weights and biases of a whole [F, D] (from x, which is long enough).
+  add("layer_norm_rows 1x388 (a value head)",
+      [&] { k.layer_norm_rows(1, F * V, x.data(), w.data(), x.data() + F * D, y.data(), 1e-5f); });
+  add("layer_norm_rows 1x1552 (the fusion's output)",
+      [&] { k.layer_norm_rows(1, F * D, x.data(), w.data(), x.data() + F * D, y.data(), 1e-5f); });
 
   // The fusion's attention over its rings: 4 heads, scores against 50 keys of F*E, sums of 50
   // values of F*V; padded + aligned (as the fusion lays them out) and unpadded.
