@@ -25,17 +25,29 @@ def _frames(y: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(y[0].permute(1, 0, 2).numpy())
 
 
+# Both ways the core transforms a frame (Eigen's FFT; real DFTs as products on the kernel table),
+# whichever the streamer picks for this CPU ("auto": the DFT on the AVX-512 table).
+TRANSFORMS = ["fft", "dft"]
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
 @pytest.mark.parametrize("n_channels", [1, 2, 3])
-def test_stft_analysis(n_channels):
+def test_stft_analysis(n_channels, transform):
     n_frames = 9
     x = _x((n_channels, n_frames * 128), 1)
     want = Stft().analysis(x[None])[0, :, :n_frames]  # [2C, K, F]: frame k = x_lpad[128k : 128k+192]
-    got = T.stft_analysis(x.numpy(), n_frames)
-    assert_parity(got, want.permute(1, 0, 2).numpy(), f"stft analysis C={n_channels}")
+    got = T.stft_analysis(x.numpy(), n_frames, transform)
+    assert_parity(got, want.permute(1, 0, 2).numpy(), f"stft analysis C={n_channels} ({transform})")
 
 
+def test_stft_transform_names_are_checked():
+    with pytest.raises(Exception, match='expected "auto", "fft" or "dft"'):
+        T.stft_analysis(np.zeros((2, 128), np.float32), 1, "fast")
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
 @pytest.mark.parametrize("n_channels", [1, 3])
-def test_ola_synthesis(n_channels):
+def test_ola_synthesis(n_channels, transform):
     n_frames = 11
     spec = _x((n_frames, 2 * n_channels, F), 2)
     stft = Stft()
@@ -45,17 +57,18 @@ def test_ola_synthesis(n_channels):
         s = spec[t].view(1, n_channels, 2, 1, F)
         out, tail = stft.synthesis_step(s, tail)
         want.append(out[0])
-    got = T.ola_synthesis(spec.numpy())
-    assert_parity(got, torch.cat(want, dim=-1).numpy(), f"synthesis C={n_channels}")
+    got = T.ola_synthesis(spec.numpy(), transform)
+    assert_parity(got, torch.cat(want, dim=-1).numpy(), f"synthesis C={n_channels} ({transform})")
 
 
-def test_stft_round_trip_is_identity_delayed_by_lookahead():
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_stft_round_trip_is_identity_delayed_by_lookahead(transform):
     n_frames = 12
     x = _x((2, n_frames * 128), 3)
-    feats = T.stft_analysis(x.numpy(), n_frames)  # [T, 4, F]: re_L re_R im_L im_R
+    feats = T.stft_analysis(x.numpy(), n_frames, transform)  # [T, 4, F]: re_L re_R im_L im_R
     spec = np.stack([feats[:, 0], feats[:, 2], feats[:, 1], feats[:, 3]], axis=1)  # [T, (re, im) x 2]
-    y = T.ola_synthesis(np.ascontiguousarray(spec))
-    assert_parity(y[:, 64:], x.numpy()[:, :-64], "analysis -> synthesis")
+    y = T.ola_synthesis(np.ascontiguousarray(spec), transform)
+    assert_parity(y[:, 64:], x.numpy()[:, :-64], f"analysis -> synthesis ({transform})")
 
 
 @pytest.mark.parametrize("transposed", [False, True])

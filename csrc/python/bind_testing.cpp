@@ -82,22 +82,24 @@ void bind_testing(py::module_& m) {
       "A Model from a config dict (keys of Model.config) and {state_dict name: float32 array}.");
   t.def(
       "stft_analysis",
-      [](Array x, int n_frames) {
+      [](Array x, int n_frames, const std::string& transform) {
         const int c = static_cast<int>(x.shape(0));
         if (x.ndim() != 2 || x.shape(1) != static_cast<py::ssize_t>(n_frames) * kboost::kChunkSize)
           throw kboost::Error("stft_analysis: expected x [C, n_frames * 128]");
-        return to_numpy(kboost::testing::stft_analysis(x.data(), c, n_frames), {n_frames, 2 * c, kboost::kNumFreqs});
+        return to_numpy(kboost::testing::stft_analysis(x.data(), c, n_frames, transform), {n_frames, 2 * c, kboost::kNumFreqs});
       },
-      py::arg("x"), py::arg("n_frames"), "x [C, T*128] -> features [T, 2C, 97].");
+      py::arg("x"), py::arg("n_frames"), py::arg("transform") = "auto",
+      "x [C, T*128] -> features [T, 2C, 97]; transform: \"auto\" (as the streamer), \"fft\" or \"dft\".");
   t.def(
       "ola_synthesis",
-      [](Array spec) {
+      [](Array spec, const std::string& transform) {
         if (spec.ndim() != 3 || spec.shape(2) != kboost::kNumFreqs || spec.shape(1) % 2)
           throw kboost::Error("ola_synthesis: expected spec [T, 2C, 97]");
         const int n = static_cast<int>(spec.shape(0)), c = static_cast<int>(spec.shape(1) / 2);
-        return to_numpy(kboost::testing::ola_synthesis(spec.data(), c, n), {c, n * kboost::kChunkSize});
+        return to_numpy(kboost::testing::ola_synthesis(spec.data(), c, n, transform), {c, n * kboost::kChunkSize});
       },
-      py::arg("spec"), "spec [T, 2C, 97] (2o = re, 2o+1 = im) -> [C, T*128].");
+      py::arg("spec"), py::arg("transform") = "auto",
+      "spec [T, 2C, 97] (2o = re, 2o+1 = im) -> [C, T*128]; transform as stft_analysis.");
   t.def(
       "causal_conv",
       [](const py::dict& tensors, bool transposed, int n_in, int n_out, Array x) {

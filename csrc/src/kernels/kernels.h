@@ -55,6 +55,7 @@ using SoftmaxFn = void (*)(float* x, int n);
 
 struct Kernels {
   const char* name;
+  int vector_bytes;  ///< the table's vector width: 16 (SSE2, NEON), 32 (AVX2), 64 (AVX-512); 4 scalar
   LinearFn linear;
   LinearAccFn linear_acc;
   VecMatFn vec_mat;

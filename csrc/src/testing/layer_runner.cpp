@@ -1,6 +1,7 @@
 #include "testing/layer_runner.h"
 
 #include "dsp/stft.h"
+#include "kboost/error.h"
 #include "layers/causal_conv.h"
 #include "layers/inter_frame.h"
 #include "layers/intra_frame.h"
@@ -34,10 +35,16 @@ std::vector<float> run_frames(int c_in, int c_out, const float* x, int n_frames,
   }
   return y;
 }
+dsp::Transform parse_transform(const std::string& name) {
+  if (name == "auto") return dsp::Transform::kAuto;
+  if (name == "fft") return dsp::Transform::kFft;
+  if (name == "dft") return dsp::Transform::kDft;
+  throw kboost::Error("transform: expected \"auto\", \"fft\" or \"dft\", got \"" + name + "\"");
+}
 }  // namespace
 
-std::vector<float> stft_analysis(const float* x, int n_channels, int n_frames) {
-  dsp::StftAnalyzer a(n_channels);
+std::vector<float> stft_analysis(const float* x, int n_channels, int n_frames, const std::string& transform) {
+  dsp::StftAnalyzer a(n_channels, parse_transform(transform));
   std::vector<float> chunk(static_cast<size_t>(n_channels) * kChunkSize);
   std::vector<float> y(static_cast<size_t>(n_frames) * 2 * n_channels * F);
   const size_t n = static_cast<size_t>(n_frames) * kChunkSize;
@@ -50,8 +57,8 @@ std::vector<float> stft_analysis(const float* x, int n_channels, int n_frames) {
   return y;
 }
 
-std::vector<float> ola_synthesis(const float* spec, int n_channels, int n_frames) {
-  dsp::OlaSynthesizer s(n_channels);
+std::vector<float> ola_synthesis(const float* spec, int n_channels, int n_frames, const std::string& transform) {
+  dsp::OlaSynthesizer s(n_channels, parse_transform(transform));
   const size_t n = static_cast<size_t>(n_frames) * kChunkSize;
   std::vector<float> y(static_cast<size_t>(n_channels) * n), frame(static_cast<size_t>(F) * 2 * n_channels),
       out(static_cast<size_t>(n_channels) * kChunkSize);

@@ -7,16 +7,18 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kboost/model.h"
 
 namespace kboost::testing {
 
-/// x [C, T*128] -> features [T, 2C, F] (re of each channel, then im).
-std::vector<float> stft_analysis(const float* x, int n_channels, int n_frames);
+/// x [C, T*128] -> features [T, 2C, F] (re of each channel, then im); transform: "auto", "fft", "dft".
+std::vector<float> stft_analysis(const float* x, int n_channels, int n_frames, const std::string& transform = "auto");
 /// spec [T, 2C, F] (channel 2o = re, 2o+1 = im of output o) -> [C, T*128].
-std::vector<float> ola_synthesis(const float* spec, int n_channels, int n_frames);
+std::vector<float> ola_synthesis(const float* spec, int n_channels, int n_frames,
+                                 const std::string& transform = "auto");
 /// Causal 3x3 conv (Conv2d names `weight`, `bias`; transposed: ConvTranspose2d): x [T, C_in, F] -> [T, C_out, F].
 std::vector<float> causal_conv(TensorSource& src, bool transposed, int n_in, int n_out, const float* x, int n_frames);
 /// IntraFrame / InterFrame: x [T, D, F] -> [T, D, F].
