@@ -93,20 +93,25 @@ int main(int argc, char** argv) {
       [&] { k.layer_norm_rows(1, F * D, x.data(), w.data(), x.data() + F * D, y.data(), 1e-5f); });
 
   // The fusion's attention over its rings: 4 heads, scores against 50 keys of F*E, sums of 50
-  // values of F*V; padded + aligned (as the fusion lays them out) and unpadded.
-  for (const bool padded : {true, false}) {
+  // values of F*V; rows padded + aligned, slot-major [W][L][row] and head-major [L][W][row] (each
+  // head's rows one contiguous block), and unpadded slot-major.
+  for (const int layout : {0, 1, 2}) {
+    const bool padded = layout < 2, head_major = layout == 1;
     const int qk = padded ? padded_to_line(F * E) : F * E, vs = padded ? padded_to_line(F * V) : F * V;
     AlignedFloats keys(static_cast<size_t>(W) * L * qk), values(static_cast<size_t>(W) * L * vs), q(L * qk),
         o(L * vs), scores(L * 64, 1.0f / W);
     fill(keys, 1.0f, 4);
     fill(values, 1.0f, 5);
     fill(q, 1.0f, 6);
-    const std::string how = padded ? " (rows padded, on lines)" : " (rows unpadded)";
+    // head l's first row, and the distance between its rows
+    const long k0 = head_major ? static_cast<long>(W) * qk : qk, v0 = head_major ? static_cast<long>(W) * vs : vs;
+    const int kstep = head_major ? qk : L * qk, vstep = head_major ? vs : L * vs;
+    const std::string how = layout == 0 ? " (padded, slot-major)" : layout == 1 ? " (padded, head-major)" : " (unpadded)";
     add("mat_vec 4 heads x 50 keys" + how, [&] {
-      for (int l = 0; l < L; ++l) k.mat_vec(W, qk, keys.data() + l * qk, L * qk, q.data() + l * qk, scores.data() + l * 64);
+      for (int l = 0; l < L; ++l) k.mat_vec(W, qk, keys.data() + l * k0, kstep, q.data() + l * qk, scores.data() + l * 64);
     });
     add("vec_mat 4 heads x 50 values" + how, [&] {
-      for (int l = 0; l < L; ++l) k.vec_mat(W, vs, scores.data() + l * 64, values.data() + l * vs, L * vs, o.data() + l * vs);
+      for (int l = 0; l < L; ++l) k.vec_mat(W, vs, scores.data() + l * 64, values.data() + l * v0, vstep, o.data() + l * vs);
     });
   }
 

@@ -99,15 +99,19 @@ void kb_fusion_step(const KbFusionWeights& w, KbFusionState& s, const float* x, 
   // 3. keys/values of the fused frame into the rings, query from the current frame.
   const size_t qk = static_cast<size_t>(s.qk_stride), vs = static_cast<size_t>(s.v_stride);
   const size_t slot = static_cast<size_t>(t % w.window);
-  heads(w.k, d, n_heads, w.e, s.qk_stride, s.m.data(), s.tmp.data(), s.k_ring.data() + slot * n_heads * qk);
-  heads(w.val, d, n_heads, w.v, s.v_stride, s.m.data(), s.tmp.data(), s.v_ring.data() + slot * n_heads * vs);
+  // The rings are head-major: head l's W rows are one contiguous block (its keys or values for
+  // the window, read front to back by the attention: the hardware prefetcher's best case), the
+  // new frame's row at slot t mod W of each block.
+  const size_t k_block = w.window * qk, v_block = w.window * vs;
+  heads(w.k, d, n_heads, w.e, static_cast<int>(k_block), s.m.data(), s.tmp.data(), s.k_ring.data() + slot * qk);
+  heads(w.val, d, n_heads, w.v, static_cast<int>(v_block), s.m.data(), s.tmp.data(), s.v_ring.data() + slot * vs);
   heads(w.q, d, n_heads, w.e, s.qk_stride, x, s.tmp.data(), s.q.data());
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(F) * w.e));
   // Over the padded lengths: whole aligned vectors (the padding adds zeros to the scores, and the
   // values' padding columns of o are never read).
   for (int l = 0; l < n_heads; ++l)
-    attend_ring(s.q.data() + l * qk, s.qk_stride, s.k_ring.data() + l * qk, n_heads * qk, s.v_ring.data() + l * vs,
-                n_heads * vs, s.v_stride, w.window, t, scale, s.scores.data(), s.o.data() + l * vs);
+    attend_ring(s.q.data() + l * qk, s.qk_stride, s.k_ring.data() + l * k_block, qk, s.v_ring.data() + l * v_block,
+                vs, s.v_stride, w.window, t, scale, s.scores.data(), s.o.data() + l * vs);
   // Heads re-assembled: [L, F, V] -> [F, L*V] = [F, D].
   merge_heads(s.o.data(), F, n_heads, w.v, s.m.data(), vs);
   k.linear(F, d, d, s.m.data(), d, w.proj.wt.data(), w.proj.bias.data(), s.y.data(), d);

@@ -42,7 +42,7 @@ struct KbFusionState {
   long n_frames = 0;
   int qk_stride = 0, v_stride = 0;    // QK = F*E and VS = F*V padded to a multiple of 16 floats
   std::vector<float> align;           // [d+1, F, D], frame j in slot j % (d+1)
-  AlignedFloats k_ring, v_ring;       // [W, L, QK], [W, L, VS]
+  AlignedFloats k_ring, v_ring;       // [L, W, QK], [L, W, VS]: each head's window one block
   std::vector<float> hint_t;          // [F, C_h]
   std::vector<float> m;               // [F, D] fused frame
   std::vector<float> tmp;             // [F, max(D, L*E)]
