@@ -32,7 +32,9 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 // linear against a double-precision loop, for one table.
 void check_table(const Kernels& k) {
   std::printf("  table %s\n", k.name);
-  for (int m : {1, 3, 97})
+  // m: single rows, the 2-4 row blocks (4-vector strips on AVX-512), and m = q MR + 1 for the row
+  // blocks of 12 and 16 (a last row folded into one block of MR + 1): 13, 17, 25, 97.
+  for (int m : {1, 2, 3, 4, 13, 17, 25, 97})
     for (int kk : {1, 5, 16, 33})
       for (int n : {1, 7, 8, 12, 13, 16, 24, 28, 64, 65, 100, 160}) {
         const auto x = values(m * kk, 1), w = values(kk * n, 2), b = values(n, 3);
