@@ -22,6 +22,11 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out,
                  size_t head_stride = 0);
 
+/// split_heads' bin-major case with nn.PReLU (one parameter alpha) applied on the way: the KB
+/// fusion's projections, without a separate pass over z.
+void split_heads_prelu(const float* z, int n_freqs, int n_heads, int c, float alpha, float* out,
+                       size_t head_stride = 0);
+
 /// The inverse of split_heads' bin-major case: o [L][f * C + c] (head l at o + l * head_stride,
 /// 0: F * C) -> out [F, L * C].
 void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out, size_t head_stride = 0);

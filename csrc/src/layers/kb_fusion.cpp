@@ -28,8 +28,7 @@ void heads(const KbFusionWeights::Proj& pr, int d, int n_heads, int c, int strid
   const auto& k = kernels::kernels();
   const int lc = n_heads * c;
   k.linear(F, d, lc, x, d, pr.wt.data(), pr.bias.data(), scratch, lc);
-  kernels::prelu(scratch, F * lc, pr.alpha);
-  split_heads(scratch, F, n_heads, c, /*channel_major=*/false, out, static_cast<size_t>(stride));
+  split_heads_prelu(scratch, F, n_heads, c, pr.alpha, out, static_cast<size_t>(stride));
   for (int l = 0; l < n_heads; ++l)
     kernels::layer_norm_rows(1, F * c, out + static_cast<size_t>(l) * stride, pr.norm_w.data(), pr.norm_b.data(),
                              out + static_cast<size_t>(l) * stride);
