@@ -132,6 +132,37 @@ void check_table(const Kernels& k) {
     k.prelu(p.data(), static_cast<int>(p.size()), 0.25f);
     for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(p[i] == (x[i] >= 0.0f ? x[i] : 0.25f * x[i]));
   }
+  // add, mul_add (in place, as the layers call them) and the conv's tap sum against plain loops,
+  // lengths with and without a tail past the last whole vector.
+  for (int n : {1, 15, 16, 97, 1552}) {
+    const auto a = values(n, 31), b = values(n, 32), c = values(n, 33);
+    std::vector<float> y = a, z = a;
+    k.add(n, y.data(), b.data(), y.data());
+    k.mul_add(n, z.data(), b.data(), c.data(), z.data());
+    double e_add = 0.0, e_mul = 0.0;
+    for (int i = 0; i < n; ++i) {
+      e_add = std::fmax(e_add, std::fabs(y[i] - (static_cast<double>(a[i]) + b[i])));
+      e_mul = std::fmax(e_mul, std::fabs(z[i] - (static_cast<double>(a[i]) * b[i] + c[i])));
+    }
+    if (e_add > 1e-6 || e_mul > 1e-6) std::printf("  add / mul_add n=%d: errors %g %g\n", n, e_add, e_mul);
+    EXPECT_TRUE(e_add <= 1e-6 && e_mul <= 1e-6);
+  }
+  for (int c : {3, 8, 16, 17}) {
+    const int nf = 97;
+    const auto taps = values(nf * 3 * c, 34), bias = values(c, 35);
+    std::vector<float> out(static_cast<size_t>(nf * c));
+    k.conv_taps(nf, c, taps.data(), bias.data(), out.data());
+    double err = 0.0;
+    for (int f = 0; f < nf; ++f)
+      for (int j = 0; j < c; ++j) {
+        double want = static_cast<double>(bias[j]) + taps[(f * 3 + 1) * c + j];
+        if (f > 0) want += taps[((f - 1) * 3) * c + j];
+        if (f + 1 < nf) want += taps[((f + 1) * 3 + 2) * c + j];
+        err = std::fmax(err, std::fabs(out[f * c + j] - want));
+      }
+    if (err > 1e-5) std::printf("  conv_taps c=%d: max error %g\n", c, err);
+    EXPECT_TRUE(err <= 1e-5);
+  }
   // softmax against double precision (scores spread over +-30: the max subtraction matters).
   for (int n : {1, 7, 16, 50, 53}) {
     const auto x = values(n, 21, 30.0f);

@@ -46,6 +46,13 @@ using BlstmFn = void (*)(int h, int n, const float* pre, int ld_pre, const float
 using DotFn = float (*)(int n, const float* a, const float* b);
 /// y += a x.
 using AxpyFn = void (*)(int n, float a, const float* x, float* y);
+/// y = a + b over n values (the layers' residual adds); y may be a or b.
+using AddFn = void (*)(int n, const float* a, const float* b, float* y);
+/// y = a b + c over n values (FiLM); y may be any of them.
+using MulAddFn = void (*)(int n, const float* a, const float* b, const float* c, float* y);
+/// The causal conv's frequency taps: out[f][j] = bias[j] + taps[f][C + j] + taps[f-1][j] (f > 0) +
+/// taps[f+1][2C + j] (f < F-1), from taps [F, 3C] (each bin's products with taps kf = 0, 1, 2).
+using ConvTapsFn = void (*)(int n_freqs, int c, const float* taps, const float* bias, float* out);
 /// See layer_norm_rows below.
 using LayerNormFn = void (*)(int m, int n, const float* x, const float* w, const float* b, float* y, float eps);
 /// See prelu below.
@@ -65,6 +72,9 @@ struct Kernels {
   BlstmFn blstm;
   DotFn dot;
   AxpyFn axpy;
+  AddFn add;
+  MulAddFn mul_add;
+  ConvTapsFn conv_taps;
   LayerNormFn layer_norm_rows;
   PreluFn prelu;
   SoftmaxFn softmax;

@@ -76,19 +76,7 @@ void causal_conv_step(const CausalConvWeights& w, CausalConvState& s, const floa
       k.linear_acc(F, ci, n3, frame, ci, wk, taps, n3);
     }
   }
-  for (int f = 0; f < F; ++f) {
-    float* o = out + static_cast<size_t>(f) * co;
-    const float* mid = taps + static_cast<size_t>(f) * n3 + co;  // input bin f, tap kf = 1
-    for (int j = 0; j < co; ++j) o[j] = w.bias[j] + mid[j];
-    if (f > 0) {
-      const float* lo = taps + static_cast<size_t>(f - 1) * n3;  // input bin f - 1, tap kf = 0
-      for (int j = 0; j < co; ++j) o[j] += lo[j];
-    }
-    if (f + 1 < F) {
-      const float* hi = taps + static_cast<size_t>(f + 1) * n3 + 2 * co;  // input bin f + 1, tap kf = 2
-      for (int j = 0; j < co; ++j) o[j] += hi[j];
-    }
-  }
+  k.conv_taps(F, co, taps, w.bias.data(), out);
   s.n_frames = t + 1;
 }
 

@@ -53,7 +53,7 @@ void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, InterFrame
   k.linear_acc(F, h, g, s.h.data(), h, w.whh_t.data(), gates, g);
   k.lstm_cells(F, h, gates, s.h.data(), s.c.data());
   k.linear(F, h, d, s.h.data(), h, w.lin_t.data(), w.lin_b.data(), z, d);
-  for (int i = 0; i < F * d; ++i) y[i] = x[i] + z[i];
+  k.add(F * d, x, z, y);
 }
 
 }  // namespace kboost::layers

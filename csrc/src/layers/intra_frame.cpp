@@ -60,7 +60,7 @@ void intra_frame_step(const IntraFrameWeights& w, IntraFrameScratch& s, const fl
   k.blstm(h, F, s.pre.data(), 2 * g, w.whh_t_fwd.data(), w.whh_t_bwd.data(), s.hs.data(), 2 * h, s.scratch.data());
   // y = x + Linear(hs); computed into z (free now) so that x == y is allowed.
   k.linear(F, 2 * h, d, s.hs.data(), 2 * h, w.lin_t.data(), w.lin_b.data(), s.z.data(), d);
-  for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.z[static_cast<size_t>(i)];
+  k.add(F * d, x, s.z.data(), y);
 }
 
 }  // namespace kboost::layers

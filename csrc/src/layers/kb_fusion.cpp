@@ -94,7 +94,7 @@ void kb_fusion_step(const KbFusionWeights& w, KbFusionState& s, const float* x, 
   }
   k.linear(F, ch, d, s.hint_t.data(), ch, w.scale_t.data(), w.scale_b.data(), s.m.data(), d);
   k.linear(F, ch, d, s.hint_t.data(), ch, w.shift_t.data(), w.shift_b.data(), s.y.data(), d);
-  for (size_t i = 0; i < frame; ++i) s.m[i] = x_al[i] * s.m[i] + s.y[i];
+  k.mul_add(static_cast<int>(frame), x_al, s.m.data(), s.y.data(), s.m.data());
   // 3. keys/values of the fused frame into the rings, query from the current frame.
   const size_t qk = static_cast<size_t>(s.qk_stride), vs = static_cast<size_t>(s.v_stride);
   const size_t slot = static_cast<size_t>(t % w.window);
@@ -116,7 +116,7 @@ void kb_fusion_step(const KbFusionWeights& w, KbFusionState& s, const float* x, 
   k.linear(F, d, d, s.m.data(), d, w.proj.wt.data(), w.proj.bias.data(), s.y.data(), d);
   kernels::prelu(s.y.data(), F * d, w.proj.alpha);
   kernels::layer_norm_rows(1, F * d, s.y.data(), w.proj.norm_w.data(), w.proj.norm_b.data(), s.y.data());
-  for (size_t i = 0; i < frame; ++i) y[i] = x[i] + s.y[i];
+  k.add(static_cast<int>(frame), x, s.y.data(), y);
   s.n_frames = t + 1;
 }
 

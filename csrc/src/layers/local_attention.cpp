@@ -92,7 +92,7 @@ void local_attention_step(const LocalAttentionWeights& w, LocalAttentionState& s
   k.linear(F, d, d, s.o_t.data(), d, w.proj_t.data(), w.proj_b.data(), s.y.data(), d);
   kernels::prelu(s.y.data(), F * d, w.proj_alpha);
   kernels::layer_norm_rows(1, F * d, s.y.data(), w.proj_norm_w.data(), w.proj_norm_b.data(), s.y.data());
-  for (int i = 0; i < F * d; ++i) y[i] = x[i] + s.y[static_cast<size_t>(i)];
+  kernels::kernels().add(F * d, x, s.y.data(), y);
   s.n_frames = t + 1;
 }
 

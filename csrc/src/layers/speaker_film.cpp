@@ -1,5 +1,7 @@
 #include "layers/speaker_film.h"
 
+#include "kernels/kernels.h"
+
 namespace kboost::layers {
 
 namespace {
@@ -32,7 +34,7 @@ void speaker_film_compute(const SpeakerFilmWeights& w, const float* emb, float* 
 void speaker_film_apply(int d, const float* film, float* x) {
   const float* scale = film;
   const float* shift = film + static_cast<size_t>(F) * d;
-  for (int i = 0; i < F * d; ++i) x[i] = x[i] * scale[i] + shift[i];
+  kernels::kernels().mul_add(F * d, x, scale, shift, x);
 }
 
 }  // namespace kboost::layers
