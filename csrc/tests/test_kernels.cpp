@@ -163,6 +163,30 @@ void check_table(const Kernels& k) {
     if (err > 1e-5) std::printf("  conv_taps c=%d: max error %g\n", c, err);
     EXPECT_TRUE(err <= 1e-5);
   }
+  // Head split (with PReLU) and merge against plain loops: the KB fusion's shapes (4 heads of 3 and
+  // 4, vector paths on AVX-512) and another (plain runs), a padded head stride whose padding must
+  // stay untouched; merge(split) with slope 1 gives z back.
+  for (auto [nh, c] : {std::pair{4, 3}, {4, 4}, {2, 5}}) {
+    const int nf = 97;
+    const long hs = nf * c + 13;
+    const auto z = values(nf * nh * c, 36);
+    std::vector<float> heads(static_cast<size_t>(nh * hs), 9.0f), back(z.size(), 0.0f);
+    k.heads_split(nf, nh, c, z.data(), 0.25f, heads.data(), hs);
+    bool ok = true;
+    for (int l = 0; l < nh; ++l) {
+      for (int f = 0; f < nf; ++f)
+        for (int e = 0; e < c; ++e) {
+          const float v = z[(f * nh + l) * c + e];
+          ok = ok && heads[l * hs + f * c + e] == (v >= 0.0f ? v : 0.25f * v);
+        }
+      for (long p = nf * c; p < hs; ++p) ok = ok && heads[l * hs + p] == 9.0f;
+    }
+    k.heads_split(nf, nh, c, z.data(), 1.0f, heads.data(), hs);
+    k.heads_merge(nf, nh, c, heads.data(), hs, back.data());
+    ok = ok && back == z;
+    if (!ok) std::printf("  heads_split / heads_merge L=%d C=%d: mismatch\n", nh, c);
+    EXPECT_TRUE(ok);
+  }
   // softmax against double precision (scores spread over +-30: the max subtraction matters).
   for (int n : {1, 7, 16, 50, 53}) {
     const auto x = values(n, 21, 30.0f);

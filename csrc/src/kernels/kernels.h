@@ -53,6 +53,12 @@ using MulAddFn = void (*)(int n, const float* a, const float* b, const float* c,
 /// The causal conv's frequency taps: out[f][j] = bias[j] + taps[f][C + j] + taps[f-1][j] (f > 0) +
 /// taps[f+1][2C + j] (f < F-1), from taps [F, 3C] (each bin's products with taps kf = 0, 1, 2).
 using ConvTapsFn = void (*)(int n_freqs, int c, const float* taps, const float* bias, float* out);
+/// Attention heads out of a bin-major projection, with nn.PReLU (one parameter alpha) on the way:
+/// out[l * head_stride + f * C + e] = prelu(z[f * L * C + l * C + e]) for f < F, l < L, e < C.
+using HeadsSplitFn = void (*)(int n_freqs, int n_heads, int c, const float* z, float alpha, float* out,
+                              long head_stride);
+/// The inverse, without an activation: out[f * L * C + l * C + e] = o[l * head_stride + f * C + e].
+using HeadsMergeFn = void (*)(int n_freqs, int n_heads, int c, const float* o, long head_stride, float* out);
 /// See layer_norm_rows below.
 using LayerNormFn = void (*)(int m, int n, const float* x, const float* w, const float* b, float* y, float eps);
 /// See prelu below.
@@ -75,6 +81,8 @@ struct Kernels {
   AddFn add;
   MulAddFn mul_add;
   ConvTapsFn conv_taps;
+  HeadsSplitFn heads_split;
+  HeadsMergeFn heads_merge;
   LayerNormFn layer_norm_rows;
   PreluFn prelu;
   SoftmaxFn softmax;

@@ -23,40 +23,6 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
 }
 
 namespace {
-// Runs of C values between the bin-major layout [F, L*C] (column l*C + c) and the head-major one
-// [L][F*C]: ToHeads copies bin-major -> head-major (split), else back (merge); op maps each value
-// on the way (the identity, or the projection's PReLU). C = 0: c at run time; the usual small C as
-// a constant, so each run is a few moves, not a copy call. Head by head: each head's F*C values
-// are one contiguous write (split) or read (merge).
-template <int C, bool ToHeads, typename Op>
-void copy_runs(const float* src, int n_freqs, int n_heads, int c_rt, size_t group, float* dst, Op op) {
-  const int c = C > 0 ? C : c_rt;
-  const size_t lc = static_cast<size_t>(n_heads) * c;
-  for (int l = 0; l < n_heads; ++l)
-    for (int f = 0; f < n_freqs; ++f) {
-      const size_t bin = static_cast<size_t>(f) * lc + static_cast<size_t>(l) * c;
-      const size_t head = l * group + static_cast<size_t>(f) * c;
-      const float* s = src + (ToHeads ? bin : head);
-      float* d = dst + (ToHeads ? head : bin);
-      for (int e = 0; e < c; ++e) d[e] = op(s[e]);
-    }
-}
-
-// group: the distance between heads in the head-major layout (>= F * C).
-template <bool ToHeads, typename Op>
-void runs(const float* src, int n_freqs, int n_heads, int c, size_t group, float* dst, Op op) {
-  switch (c) {
-    case 3: copy_runs<3, ToHeads>(src, n_freqs, n_heads, c, group, dst, op); return;
-    case 4: copy_runs<4, ToHeads>(src, n_freqs, n_heads, c, group, dst, op); return;
-    case 8: copy_runs<8, ToHeads>(src, n_freqs, n_heads, c, group, dst, op); return;
-    default: copy_runs<0, ToHeads>(src, n_freqs, n_heads, c, group, dst, op); return;
-  }
-}
-
-struct Identity {
-  float operator()(float v) const { return v; }
-};
-
 size_t group_of(int n_freqs, int c, size_t head_stride) {
   return head_stride != 0 ? head_stride : static_cast<size_t>(n_freqs) * c;
 }
@@ -64,7 +30,7 @@ size_t group_of(int n_freqs, int c, size_t head_stride) {
 
 void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out, size_t head_stride) {
   // the inverse of split_heads' bin-major case
-  runs<false>(o, n_freqs, n_heads, c, group_of(n_freqs, c, head_stride), out, Identity{});
+  kernels::kernels().heads_merge(n_freqs, n_heads, c, o, static_cast<long>(group_of(n_freqs, c, head_stride)), out);
 }
 
 void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out,
@@ -77,14 +43,14 @@ void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_m
     transpose(n_freqs, lc, z, lc, out, n_freqs);
     return;
   }
-  // out[l][f * C + e] = z[f][l * C + e]
-  runs<true>(z, n_freqs, n_heads, c, group_of(n_freqs, c, head_stride), out, Identity{});
+  // out[l][f * C + e] = z[f][l * C + e]: the kernel's split with PReLU slope 1 (max(v, 0) + 1 min(v, 0)
+  // is v, exactly)
+  kernels::kernels().heads_split(n_freqs, n_heads, c, z, 1.0f, out, static_cast<long>(group_of(n_freqs, c, head_stride)));
 }
 
 void split_heads_prelu(const float* z, int n_freqs, int n_heads, int c, float alpha, float* out, size_t head_stride) {
-  runs<true>(z, n_freqs, n_heads, c, group_of(n_freqs, c, head_stride), out,
-             // branch-free (the sign of a projection is a coin toss for the branch predictor)
-             [alpha](float v) { return std::max(v, 0.0f) + alpha * std::min(v, 0.0f); });
+  kernels::kernels().heads_split(n_freqs, n_heads, c, z, alpha, out,
+                                 static_cast<long>(group_of(n_freqs, c, head_stride)));
 }
 
 void transpose(int rows, int cols, const float* a, int lda, float* t, int ldt) {
