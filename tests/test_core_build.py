@@ -13,3 +13,10 @@ def test_build_info_names_eigen_and_arch():
     assert info.startswith("kboost 0.1.0")
     assert " eigen 3." in info
     assert any(a in info for a in (" x86_64", " aarch64"))
+
+
+def test_measure_clock_is_a_plausible_clock():
+    # A sanity bound, not a speed target: a timed chain of 1-cycle adds on a 0.2-10 GHz core (a
+    # descheduled thread reads low, never above the true clock). 0 would mean "unsupported".
+    ghz = max(_core.measure_clock_ghz(0.02) for _ in range(3))
+    assert 0.2 < ghz < 10.0, ghz

@@ -46,7 +46,9 @@ Array out_array(const py::object& out, std::initializer_list<py::ssize_t> shape,
   py::array a = out.cast<py::array>();
   checked_in(a, shape, what);
   if (!a.writeable()) throw kboost::Error(std::string(what) + ": the array is read-only");
-  return a.cast<Array>();
+  // Checked to be exactly an Array already: a borrowed reference, not a conversion (array_t's
+  // converting constructor goes through PyArray_FromAny on every chunk).
+  return py::reinterpret_borrow<Array>(a);
 }
 
 }  // namespace

@@ -17,6 +17,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("version", &kboost::version, "Version of the C++ core.");
   m.def("build_info", &kboost::build_info,
         "Compiler, architecture, Eigen version and SIMD sets the core was built with.");
+  m.def("measure_clock_ghz", &kboost::measure_clock_ghz, py::arg("seconds") = 0.02,
+        "This core's clock in GHz from a timed chain of dependent integer adds (1 cycle each); 0 where "
+        "unsupported. The scalar clock, turbo included: wide-vector code may run slower.");
 
   // kboost::Error -> kboost._core.Error, a subclass of ValueError and RuntimeError, with the message.
   static PyObject* error_type = [] {

@@ -62,8 +62,13 @@ _F32 = npt.NDArray[np.float32]
 _testing: Any
 """Test-only entry points (per-layer runners, a Model from a dict of arrays); not a public API."""
 
+def measure_clock_ghz(seconds: float = 0.02) -> float:
+    """This core's clock in GHz from a timed chain of dependent integer adds (1 cycle each); 0 where
+    unsupported. The scalar clock, turbo included: wide-vector code may run slower."""
+
 def kernel_isa() -> str:
-    """The kernel set chosen for this CPU at start-up: "avx2+fma" or "ref" (KBOOST_KERNELS=ref forces it)."""
+    """The kernel set chosen for this CPU at start-up: "avx512", "avx2+fma" or "ref"
+    (KBOOST_KERNELS=ref|avx2|avx512 caps it)."""
 
 class Model:
     """An immutable model (weights + config), loaded once, shared by any number of Streamers on any
