@@ -207,8 +207,10 @@ void check_table(const Kernels& k) {
     const int m = 3, g = 4 * h;
     const auto gates = values(m * g, 7, 12.0f), c0 = values(m * h, 8, 3.0f);
     std::vector<float> hs(static_cast<size_t>(m * h)), cs = c0, scratch_gates = gates;
-    for (int r = 0; r < m; ++r)  // the kernels take the g gate doubled
-      for (int j = 2 * h; j < 3 * h; ++j) scratch_gates[r * g + j] *= 2.0f;
+    for (int r = 0; r < m; ++r)  // the kernels' gate units: times log2(e), g times 2 log2(e)
+      for (int j = 0; j < g; ++j)
+        scratch_gates[r * g + j] = static_cast<float>(scratch_gates[r * g + j] * (j >= 2 * h && j < 3 * h ? 2.0 : 1.0) *
+                                                      1.44269504088896340736);
     k.lstm_cells(m, h, scratch_gates.data(), hs.data(), cs.data());
     double err = 0.0;
     for (int r = 0; r < m; ++r)

@@ -22,14 +22,17 @@ using LinearAccFn = void (*)(int m, int k, int n, const float* x, int ldx, const
 /// sum of value rows, x the k weights.
 using VecMatFn = void (*)(int k, int n, const float* x, const float* wt, int ldw, float* y);
 /// LSTM cell updates of m independent rows from their pre-activations gates [m, 4H] (PyTorch order
-/// i, f, g, o per row, with the g gate DOUBLED: the layers scale the weights and biases that feed
-/// it by 2 at load, an exact operation, so that one sigmoid pass over all 4H values serves every
-/// gate, tanh(g) = 2 sigmoid(2g) - 1): c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c).
+/// i, f, g, o per row) in the kernels' GATE UNITS: each gate times log2(e) and the g gate times
+/// 2 log2(e). The layers scale the weights and biases that feed the gates at load
+/// (layers::to_gate_units), so that the sigmoids are 1 / (1 + 2^-x) (no multiply before the
+/// exponential; one fewer per value) and one sigmoid pass over all 4H values serves every gate,
+/// tanh(g) = 2 sigmoid(2g) - 1: c = sigmoid(f) c + sigmoid(i) tanh(g); h = sigmoid(o) tanh(c), with
+/// c in natural units.
 /// h_state, c_state: [m, H], updated in place; gates is scratch (overwritten by the activations).
 using LstmCellsFn = void (*)(int m, int h, float* gates, float* h_state, float* c_state);
 /// A whole LSTM sequence of n steps from a zero state, over rows 0..n-1 (or n-1..0 with reverse):
 /// at row f, gates = pre[f] + W_hh h_prev (pre [n, ld_pre] holds the input projections with the
-/// biases, its first 4H values per row are used; whh_t [H, 4H]; g doubled in both, as for
+/// biases, its first 4H values per row are used; whh_t [H, 4H]; both in gate units, as for
 /// LstmCellsFn), the cell update, out[f][0..H) = h.
 /// scratch: [5H] floats (gates and c).
 using LstmSeqFn = void (*)(int h, int n, bool reverse, const float* pre, int ld_pre, const float* whh_t,

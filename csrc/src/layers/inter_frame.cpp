@@ -21,10 +21,10 @@ InterFrameWeights InterFrameWeights::bind(TensorSource& src, const std::string& 
   w.wih_t = linear_weight_t(src, r + "weight_ih_l0", 4 * h, d);
   w.whh_t = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
   w.bias = summed(src.get(r + "bias_ih_l0", {4 * h}), src.get(r + "bias_hh_l0", {4 * h}));
-  // The LSTM kernels take the g gate doubled (kernels.h).
-  double_g_gates(w.wih_t, 4 * h, h);
-  double_g_gates(w.whh_t, 4 * h, h);
-  double_g_gates(w.bias, 4 * h, h);
+  // The LSTM kernels take the gates in base-2 units, g doubled (kernels.h).
+  to_gate_units(w.wih_t, 4 * h, h);
+  to_gate_units(w.whh_t, 4 * h, h);
+  to_gate_units(w.bias, 4 * h, h);
   w.lin_t = src.get(prefix + "linear.weight", {h, d, 1});
   w.lin_b = src.get(prefix + "linear.bias", {d});
   return w;

@@ -14,7 +14,7 @@ namespace kboost::layers {
 struct InterFrameWeights {
   int d = 0, h = 0;
   std::vector<float> norm_w, norm_b;  // [D]
-  // LSTM weights and biases below: the g gate doubled (the kernels' convention, kernels.h).
+  // LSTM weights and biases below: in the kernels' gate units (times log2(e), g times 2 log2(e): kernels.h).
   std::vector<float> wih_t;           // [D, 4H]
   std::vector<float> whh_t;           // [H, 4H]
   std::vector<float> bias;            // [4H]: b_ih + b_hh

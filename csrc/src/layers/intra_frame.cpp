@@ -32,11 +32,11 @@ IntraFrameWeights IntraFrameWeights::bind(TensorSource& src, const std::string& 
   w.bias.insert(w.bias.end(), bb.begin(), bb.end());
   w.whh_t_fwd = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
   w.whh_t_bwd = linear_weight_t(src, r + "weight_hh_l0_reverse", 4 * h, h);
-  // The LSTM kernels take the g gate doubled (kernels.h).
-  double_g_gates(w.wih_t, 8 * h, h);
-  double_g_gates(w.bias, 8 * h, h);
-  double_g_gates(w.whh_t_fwd, 4 * h, h);
-  double_g_gates(w.whh_t_bwd, 4 * h, h);
+  // The LSTM kernels take the gates in base-2 units, g doubled (kernels.h).
+  to_gate_units(w.wih_t, 8 * h, h);
+  to_gate_units(w.bias, 8 * h, h);
+  to_gate_units(w.whh_t_fwd, 4 * h, h);
+  to_gate_units(w.whh_t_bwd, 4 * h, h);
   // ConvTranspose1d weight [2H, D, 1] is already [in, out]: the transposed layout.
   w.lin_t = src.get(prefix + "linear.weight", {2 * h, d, 1});
   w.lin_b = src.get(prefix + "linear.bias", {d});

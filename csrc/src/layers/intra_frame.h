@@ -15,7 +15,7 @@ namespace kboost::layers {
 struct IntraFrameWeights {
   int d = 0, h = 0;
   std::vector<float> norm_w, norm_b;  // [D]
-  // LSTM weights and biases below: the g gate doubled (the kernels' convention, kernels.h).
+  // LSTM weights and biases below: in the kernels' gate units (times log2(e), g times 2 log2(e): kernels.h).
   std::vector<float> wih_t;           // [D, 8H]: forward gates (4H) | backward gates (4H)
   std::vector<float> bias;            // [8H]: b_ih + b_hh per direction
   std::vector<float> whh_t_fwd;       // [H, 4H]

@@ -19,10 +19,14 @@ std::vector<float> linear_weight_t(TensorSource& src, const std::string& name, i
   return transposed(src.get(name, {n_out, n_in}), n_out, n_in);
 }
 
-void double_g_gates(std::vector<float>& a, int row_len, int h) {
+void to_gate_units(std::vector<float>& a, int row_len, int h) {
+  const double log2e = 1.44269504088896340736;
   for (size_t r = 0; r + static_cast<size_t>(row_len) <= a.size(); r += static_cast<size_t>(row_len))
     for (int group = 0; group + 4 * h <= row_len; group += 4 * h)
-      for (int j = 2 * h; j < 3 * h; ++j) a[r + static_cast<size_t>(group + j)] *= 2.0f;
+      for (int j = 0; j < 4 * h; ++j) {
+        float& v = a[r + static_cast<size_t>(group + j)];
+        v = static_cast<float>(static_cast<double>(v) * (j >= 2 * h && j < 3 * h ? 2.0 * log2e : log2e));
+      }
 }
 
 float prelu_weight(TensorSource& src, const std::string& name) { return src.get(name, {1})[0]; }

@@ -20,9 +20,10 @@ std::vector<float> summed(const std::vector<float>& a, const std::vector<float>&
 /// The Linear weight `name` of shape [n_out, n_in] stored transposed, [n_in, n_out].
 std::vector<float> linear_weight_t(TensorSource& src, const std::string& name, int n_out, int n_in);
 
-/// Doubles the LSTM g-gate columns of `a` (rows of `row_len` values holding groups of 4H gates in
-/// PyTorch order i, f, g, o): the convention of the LSTM kernels (kernels.h, LstmCellsFn). Exact.
-void double_g_gates(std::vector<float>& a, int row_len, int h);
+/// The LSTM kernels' gate units (kernels.h, LstmCellsFn) on `a` (rows of `row_len` values holding
+/// groups of 4H gates in PyTorch order i, f, g, o): every column times log2(e), the g columns times
+/// 2 log2(e), each product computed in double and rounded once.
+void to_gate_units(std::vector<float>& a, int row_len, int h);
 
 /// A single-parameter nn.PReLU weight `name` [1].
 float prelu_weight(TensorSource& src, const std::string& name);
