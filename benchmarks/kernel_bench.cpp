@@ -115,6 +115,17 @@ int main(int argc, char** argv) {
     });
   }
 
+  // The fusion's head split (with PReLU) of a [F, 4*3] key projection into padded head-major rows,
+  // and the merge of four [F*4] value heads; a conv's tap sum ([F, 3*8] -> [F, 8], the decoder's).
+  {
+    const int qk = padded_to_line(F * E);
+    AlignedFloats heads(static_cast<size_t>(L) * qk), merged(F * D);
+    add("heads_split 4 heads of 3 (with PReLU)",
+        [&] { k.heads_split(F, L, E, x.data(), 0.25f, heads.data(), qk); });
+    add("heads_merge 4 heads of 4", [&] { k.heads_merge(F, L, V, y.data(), F * V, merged.data()); });
+    add("conv_taps 97 bins x 8 outputs", [&] { k.conv_taps(F, 8, x.data(), bias.data(), y.data()); });
+  }
+
   kboost::dsp::StftAnalyzer stft(2);
   kboost::dsp::OlaSynthesizer ola(4);
   add("stft analysis, 2 channels", [&] { stft.step(x.data(), y.data()); });

@@ -1,4 +1,4 @@
-// kboost: version and build information of the C++ core.
+// kboost: version and build information of the C++ core, and the clock of the core it runs on.
 #pragma once
 
 #include <string>

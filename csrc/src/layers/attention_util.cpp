@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "kboost/error.h"
 #include "kernels/kernels.h"
 
 namespace kboost::layers {
@@ -29,23 +28,8 @@ size_t group_of(int n_freqs, int c, size_t head_stride) {
 }  // namespace
 
 void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out, size_t head_stride) {
-  // the inverse of split_heads' bin-major case
+  // the inverse of split_heads_prelu's copy
   kernels::kernels().heads_merge(n_freqs, n_heads, c, o, static_cast<long>(group_of(n_freqs, c, head_stride)), out);
-}
-
-void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out,
-                 size_t head_stride) {
-  const int lc = n_heads * c;
-  if (channel_major) {
-    KBOOST_DCHECK(head_stride == 0 || head_stride == static_cast<size_t>(n_freqs) * c);
-    // out[l][e * F + f] = z[f][l * C + e] is the transpose of z [F, L*C] -> [L*C, F]; in blocks of
-    // 8 bins, so that each output row is written 8 floats at a time and z's block stays in cache.
-    transpose(n_freqs, lc, z, lc, out, n_freqs);
-    return;
-  }
-  // out[l][f * C + e] = z[f][l * C + e]: the kernel's split with PReLU slope 1 (max(v, 0) + 1 min(v, 0)
-  // is v, exactly)
-  kernels::kernels().heads_split(n_freqs, n_heads, c, z, 1.0f, out, static_cast<long>(group_of(n_freqs, c, head_stride)));
 }
 
 void split_heads_prelu(const float* z, int n_freqs, int n_heads, int c, float alpha, float* out, size_t head_stride) {

@@ -14,20 +14,15 @@ void attend_ring(const float* q, int n_qk, const float* k_ring, size_t slot_stri
                  const float* v_ring, size_t slot_stride_v, int n_v, int window, long t, float scale,
                  float* scores, float* out);
 
-/// Scatter a bin-major projection z [F, L * C] (column l*C + c) into head-major groups.
-///   channel_major: out[l][c * F + f]  (local self-attention: per-head LN over (C, F))
-///   else:          out[l][f * C + c]  (KB fusion: per-head LN over (F, C))
-/// Head l starts at out + l * head_stride (0: F * C, the groups back to back; a larger stride
-/// leaves padding after each group untouched).
-void split_heads(const float* z, int n_freqs, int n_heads, int c, bool channel_major, float* out,
-                 size_t head_stride = 0);
-
-/// split_heads' bin-major case with nn.PReLU (one parameter alpha) applied on the way: the KB
-/// fusion's projections, without a separate pass over z.
+/// Scatter a bin-major projection z [F, L * C] (column l*C + c) into head-major groups with
+/// nn.PReLU (one parameter alpha) on the way: out[l][f * C + c] = prelu(z[f][l * C + c]) (the KB
+/// fusion's projections, per-head LN over (F, C) after it). Head l starts at out + l * head_stride
+/// (0: F * C, the groups back to back; a larger stride leaves padding after each group untouched).
+/// (Local self-attention's channel-major heads, out[l][c * F + f], are the transpose of z.)
 void split_heads_prelu(const float* z, int n_freqs, int n_heads, int c, float alpha, float* out,
                        size_t head_stride = 0);
 
-/// The inverse of split_heads' bin-major case: o [L][f * C + c] (head l at o + l * head_stride,
+/// The inverse of split_heads_prelu without the activation: o [L][f * C + c] (head l at o + l * head_stride,
 /// 0: F * C) -> out [F, L * C].
 void merge_heads(const float* o, int n_freqs, int n_heads, int c, float* out, size_t head_stride = 0);
 

@@ -28,7 +28,8 @@ void project(const LocalAttentionWeights::Proj& pr, int d, int n_heads, int c, c
   const auto& k = kernels::kernels();
   const int lc = n_heads * c;
   k.linear(F, d, lc, x, d, pr.wt.data(), pr.bias.data(), scratch, lc);
-  split_heads(scratch, F, n_heads, c, /*channel_major=*/true, out);
+  // Heads channel-major, out[l][c * F + f] = z[f][l * C + c]: the transpose of z [F, L*C] -> [L*C, F].
+  transpose(F, lc, scratch, lc, out, F);
   // PReLU (one parameter per head) on each head's contiguous group, then the per-head LayerNorm.
   const size_t group = static_cast<size_t>(c) * F;
   for (int l = 0; l < n_heads; ++l) kernels::prelu(out + l * group, static_cast<int>(group), pr.alpha[l]);
