@@ -126,6 +126,18 @@ int main(int argc, char** argv) {
     add("conv_taps 97 bins x 8 outputs", [&] { k.conv_taps(F, 8, x.data(), bias.data(), y.data()); });
   }
 
+  // The large model's intra-frame BLSTM (H = 64): each direction's recurrent weights are 64 KB,
+  // more than an L1 holds, read once per step.
+  {
+    constexpr int HL = 64, GL = 4 * HL;
+    AlignedFloats wl(2 * HL * GL), pre(F * 2 * GL), outl(F * 2 * HL), scr(10 * HL);
+    fill(wl, 0.05f, 7);
+    fill(pre, 0.5f, 8);
+    add("blstm H=64 over 97 bins (both directions)", [&] {
+      k.blstm(HL, F, pre.data(), 2 * GL, wl.data(), wl.data() + HL * GL, outl.data(), 2 * HL, scr.data());
+    });
+  }
+
   kboost::dsp::StftAnalyzer stft(2);
   kboost::dsp::OlaSynthesizer ola(4);
   add("stft analysis, 2 channels", [&] { stft.step(x.data(), y.data()); });
