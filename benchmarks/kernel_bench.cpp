@@ -8,7 +8,8 @@
 // per call: the data stays in cache, so these are the kernels' own costs, not the model's (see
 // kboost_latency for that, and docs/perf-notes.md for how the two differ). The fusion's attention
 // is timed twice: over rings laid out as the fusion lays them out (rows padded to whole 64-byte
-// lines, aligned) and over unpadded rows (the large model's local attention).
+// lines, aligned) and over unpadded rows (the large model's local attention). One line times the
+// large model's BLSTM (H = 64), whose recurrent weights live in L2, not L1 (docs/perf-notes.md 16).
 #include <algorithm>
 #include <array>
 #include <chrono>
