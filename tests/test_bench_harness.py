@@ -25,6 +25,9 @@ def test_bench_small_case_writes_report(tmp_path, capsys):
     for rt in ("torch", "onnxruntime"):
         v = res["runtimes"][rt]
         assert v["available"] and len(v["samples_us"]) == 6 and 0 < v["p50_us"] <= v["max_us"]
+        # cycles = microseconds x the measured clock (GHz), where the core could measure it
+        ghz = report["fma_peak"]["ghz"]
+        assert v["p50_kcycles"] == pytest.approx(v["p50_us"] * ghz)
     assert res["runtimes"]["onnxruntime"]["max_abs_vs_torch"] <= 1e-4
     k = res["runtimes"]["kboost"]
     page = md.read_text()

@@ -16,7 +16,9 @@ def test_build_info_names_eigen_and_arch():
 
 
 def test_measure_clock_is_a_plausible_clock():
-    # A sanity bound, not a speed target: a timed chain of 1-cycle adds on a 0.2-10 GHz core (a
+    # A sanity bound, not a speed target: a timed chain of 1-cycle adds on a 0.2-7 GHz core (a
     # descheduled thread reads low, never above the true clock). 0 would mean "unsupported".
+    # Above 7 would mean the chain is not one cycle per add (an `add $1` chain read 7-9 "GHz" on
+    # a 2.6 GHz Raptor Cove, which adds small immediates at rename).
     ghz = max(_core.measure_clock_ghz(0.02) for _ in range(3))
-    assert 0.2 < ghz < 10.0, ghz
+    assert 0.2 < ghz < 7.0, ghz

@@ -31,13 +31,19 @@ std::string build_info() {
 double measure_clock_ghz(double seconds) {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
   using clock = std::chrono::steady_clock;
-  // Blocks of 1,000 dependent adds until `seconds` have passed; the asm keeps the chain.
-  auto block = [](std::uint64_t x) {
-    for (int i = 0; i < 1000; ++i) {
+  // Blocks of 1,000 dependent register-register adds (50 x 20 in one asm statement, so that the
+  // loop's own counter and branch are 1 in 20 instructions: a loop of one add per iteration is
+  // bound by the front end on some cores, e.g. at ~1.5 GHz on a 2.6 GHz Raptor Cove). The addend
+  // is a register the compiler cannot see the value of: Golden/Raptor Cove execute adds of a small
+  // immediate at rename, without a 1-cycle dependency, so an `add $1` chain runs 3-4 per cycle.
+  std::uint64_t one = 1;
+  asm volatile("" : "+r"(one));
+  auto block = [one](std::uint64_t x) {
+    for (int i = 0; i < 50; ++i) {
 #if defined(__x86_64__)
-      asm volatile("add $1, %0" : "+r"(x));
+      asm volatile(".rept 20\n\tadd %1, %0\n\t.endr" : "+r"(x) : "r"(one));
 #else
-      asm volatile("add %0, %0, #1" : "+r"(x));
+      asm volatile(".rept 20\n\tadd %0, %0, %1\n\t.endr" : "+r"(x) : "r"(one));
 #endif
     }
     return x;

@@ -234,8 +234,8 @@ def case_macs(cfg, role: str) -> tuple[int | None, str]:
 def fma_peak() -> dict[str, Any]:
     """An ESTIMATE of one core's fp32 FMA peak: 2 FMA units x lanes of the widest vector ISA in the
     cpu flags (AVX-512: 16, AVX2+FMA: 8, else NEON/SSE: 4) x the clock, measured where the C++ core
-    can (kboost._core.measure_clock_ghz: a timed chain of dependent integer adds, the best of five;
-    the scalar clock, turbo included, so wide-vector code may run below it), else the clock
+    can (kboost._core.measure_clock_ghz: a timed chain of dependent register-register integer adds,
+    the best of five; the scalar clock, turbo included, so wide-vector code may run below it), else the clock
     /proc/cpuinfo reports (nominal: turbo ignored)."""
     flags, mhz, model = set(), None, platform.processor() or platform.machine()
     try:
@@ -259,7 +259,7 @@ def fma_peak() -> dict[str, Any]:
     except (ImportError, AttributeError):
         pass
     if measured > 0:
-        ghz, source = measured, "measured: dependent integer adds, best of five"
+        ghz, source = measured, "measured after the run: dependent register-register integer adds, best of five"
     else:
         ghz = (mhz or 2000.0) / 1000
         source = "/proc/cpuinfo cpu MHz" if mhz else "assumed 2 GHz (no /proc/cpuinfo)"
@@ -321,6 +321,10 @@ def add_peak_fraction(results: list[dict], peak: dict) -> None:
         for rt in r["runtimes"].values():
             if rt.get("available") and r["macs_per_chunk"]:
                 rt["gmac_per_s"] = r["macs_per_chunk"] / rt["p50_us"] / 1e3
+            if rt.get("available"):
+                # p50 in cycles of the measured clock: comparable between runs at different turbo
+                # states (not between hosts whose other tenants share the core's pipes).
+                rt["p50_kcycles"] = rt["p50_us"] * peak["ghz"]
                 rt["fraction_of_peak"] = rt["gmac_per_s"] / peak["gfma_per_s"]
                 rt["fraction_of_avx2_peak"] = rt["gmac_per_s"] / peak["avx2_gfma_per_s"]
 
@@ -414,7 +418,7 @@ def _peak(v: dict) -> str:
 
 def format_table(report: dict) -> str:
     """The markdown table: one row per case and runtime."""
-    head = ("| case | runtime | p50 us | p99 us | max us | RTF | kboost speed-up | MACs/chunk | "
+    head = ("| case | runtime | p50 us | p50 k cycles | p99 us | max us | RTF | kboost speed-up | MACs/chunk | "
             "GMAC/s | of FMA peak (widest; AVX2) | max-abs vs torch |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in report["results"]:
@@ -423,12 +427,12 @@ def format_table(report: dict) -> str:
             if v is None:
                 continue
             if not v["available"]:
-                lines.append(f"| {r['case']} | {rt} | not measured: {v['why']} |" + " |" * 8)
+                lines.append(f"| {r['case']} | {rt} | not measured: {v['why']} |" + " |" * 9)
                 continue
             sp = r.get("speedup", {}).get(rt)
             sp_s = "1" if rt == "kboost" else (f"{sp:.1f}x" if sp else "-")
             lines.append(
-                f"| {r['case']} | {rt} | {_f(v['p50_us'])} | {_f(v['p99_us'])} | {_f(v['max_us'])} | "
+                f"| {r['case']} | {rt} | {_f(v['p50_us'])} | {_f(v.get('p50_kcycles'))} | {_f(v['p99_us'])} | {_f(v['max_us'])} | "
                 f"{v['rtf']:.3f} | {sp_s} | {_f(r['macs_per_chunk'] and r['macs_per_chunk'] / 1e6, '{:.2f} M')} | "
                 f"{_f(v.get('gmac_per_s'), '{:.2f}')} | {_peak(v)} | "
                 f"{_f(v.get('max_abs_vs_torch'), '{:.1e}')} |")
@@ -469,7 +473,8 @@ def format_markdown(report: dict, plot_name: str | None = None, memory: dict | N
         f"{meth['n_warmup']} warm-up chunks, then {meth['n_chunks']} timed chunks per runtime in rounds of "
         f"{meth['round_size']} per runtime in turn; each 8 ms chunk call timed alone from Python "
         "(perf_counter_ns), so every runtime pays its Python binding's call overhead. "
-        "RTF = mean compute time / 8 ms. Speed-up = peer p50 / kboost p50. "
+        "RTF = mean compute time / 8 ms. p50 k cycles = p50 x the measured clock below (it takes out the "
+        "turbo state, not the other tenants of a shared core). Speed-up = peer p50 / kboost p50. "
         "Max-abs vs torch: the largest difference of a runtime's output from the torch step over all "
         "chunks of the run (random seeded weights and inputs).",
         "",
