@@ -85,6 +85,20 @@ int main(int argc, char** argv) {
     std::copy(y.begin(), y.begin() + F * G, gates.begin());
     k.lstm_cells(F, H, gates.data(), hs.data(), cs.data());
   });
+  // The inter-frame LSTM's step over the 97 bins (x [F, d], W_ih then W_hh from wt): lstm_rows
+  // (fused for H = 16 on AVX-512), and the three calls it replaces there.
+  auto inter_step = [&](const std::string& tag, int d, int h, const float* xs, const float* wt, const float* b,
+                        float* hst, float* cst, float* gt) {
+    const int g = 4 * h;
+    add("lstm_rows 97 rows D=" + std::to_string(d) + " H=" + std::to_string(h) + " (inter-frame step" + tag + ")",
+        [=, &k] { k.lstm_rows(F, d, h, xs, wt, b, wt + d * g, hst, cst, gt); });
+    add("  the same as linear + linear_acc + lstm_cells", [=, &k] {
+      k.linear(F, d, g, xs, d, wt, b, gt, g);
+      k.linear_acc(F, h, g, hst, h, wt + d * g, gt, g);
+      k.lstm_cells(F, h, gt, hst, cst);
+    });
+  };
+  inter_step("", D, H, x.data(), w.data(), bias.data(), hs.data(), cs.data(), gates.data());
   add("layer_norm_rows 97x16", [&] { k.layer_norm_rows(F, D, x.data(), w.data(), bias.data(), y.data(), 1e-5f); });
   // The fusion's per-head norms (one row of F*V) and its output norm (one row of F*D): the
   // weights and biases of a whole [F, D] (from x, which is long enough).
@@ -137,6 +151,19 @@ int main(int argc, char** argv) {
     add("blstm H=64 over 97 bins (both directions)", [&] {
       k.blstm(HL, F, pre.data(), 2 * GL, wl.data(), wl.data() + HL * GL, outl.data(), 2 * HL, scr.data());
     });
+    // The large model's widest products (D = 64): the BLSTM's input projections (both directions),
+    // the inter-frame LSTM's, the BLSTM output's transposed conv (2H -> D) and a D -> D conv.
+    AlignedFloats xl(F * 2 * HL), wg(2 * HL * 2 * GL), bl(2 * GL);
+    fill(xl, 0.5f, 9);
+    fill(wg, 0.05f, 10);
+    fill(bl, 0.1f, 11);
+    AlignedFloats hl(F * HL), cl(F * HL), gl(F * GL);
+    fill(hl, 0.5f, 12);
+    inter_step(", large", HL, HL, xl.data(), wg.data(), bl.data(), hl.data(), cl.data(), gl.data());
+    for (const auto& [kk, n] : {std::array<int, 2>{HL, 2 * GL}, {HL, GL}, {2 * HL, HL}, {HL, HL}}) {
+      add("linear " + std::to_string(F) + "x" + std::to_string(kk) + "x" + std::to_string(n) + " (large)",
+          [&, kk = kk, n = n] { k.linear(F, kk, n, xl.data(), kk, wg.data(), bl.data(), pre.data(), n); });
+    }
   }
 
   kboost::dsp::StftAnalyzer stft(2);

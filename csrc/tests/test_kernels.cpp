@@ -203,7 +203,7 @@ void check_table(const Kernels& k) {
   // LSTM cells against double-precision math, gates across the range that saturates; the sequence
   // kernel against a loop of linear + cells, both directions.
   auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
-  for (int h : {1, 5, 16, 64}) {
+  for (int h : {1, 5, 16, 48, 64}) {  // 48: the AVX-512 sliced step's odd slice (kernels_body.inc)
     const int m = 3, g = 4 * h;
     const auto gates = values(m * g, 7, 12.0f), c0 = values(m * h, 8, 3.0f);
     std::vector<float> hs(static_cast<size_t>(m * h)), cs = c0, scratch_gates = gates;
@@ -222,6 +222,24 @@ void check_table(const Kernels& k) {
       }
     if (err > 1e-6) std::printf("  lstm_cells h=%d: max error %g\n", h, err);
     EXPECT_TRUE(err <= 1e-6);
+    // The fused inter-frame step == linear + linear_acc + lstm_cells (m = 13: blocks of 6 and a
+    // lone row; k = 5 inputs), h in place.
+    {
+      const int mr = 13, kin = 5;
+      const auto xin = values(mr * kin, 21), wih = values(kin * g, 22, 0.3f), b = values(g, 23),
+                 whh_r = values(h * g, 24, 0.3f), h0 = values(mr * h, 25), c00 = values(mr * h, 26, 2.0f);
+      std::vector<float> hs1 = h0, cs1 = c00, hs2 = h0, cs2 = c00, gt(static_cast<size_t>(mr * g)),
+                         sc(static_cast<size_t>(mr * g));
+      k.lstm_rows(mr, kin, h, xin.data(), wih.data(), b.data(), whh_r.data(), hs1.data(), cs1.data(), sc.data());
+      k.linear(mr, kin, g, xin.data(), kin, wih.data(), b.data(), gt.data(), g);
+      k.linear_acc(mr, h, g, hs2.data(), h, whh_r.data(), gt.data(), g);
+      k.lstm_cells(mr, h, gt.data(), hs2.data(), cs2.data());
+      const double dh = max_abs_diff(hs1, hs2), dc = max_abs_diff(cs1, cs2);
+      if (dh != 0.0 || dc != 0.0) {
+        std::printf("  lstm_rows h=%d: max diff h %g, c %g\n", h, dh, dc);
+        EXPECT_TRUE(false);
+      }
+    }
     const int n = 7, ld_pre = g + 2, ld_out = h + 1;
     const auto pre = values(n * ld_pre, 9), whh = values(h * g, 10, 0.3f);
     for (bool reverse : {false, true}) {

@@ -30,6 +30,14 @@ using VecMatFn = void (*)(int k, int n, const float* x, const float* wt, int ldw
 /// c in natural units.
 /// h_state, c_state: [m, H], updated in place; gates is scratch (overwritten by the activations).
 using LstmCellsFn = void (*)(int m, int h, float* gates, float* h_state, float* c_state);
+/// One step of m independent LSTMs (the inter-frame LSTM: one per frequency bin), from their inputs:
+/// gates = bias + x W_ih + h W_hh (x [m, k] with rows k apart; wih_t [k, 4H], whh_t [H, 4H], bias
+/// [4H], all in gate units as for LstmCellsFn), then the cell update of LstmCellsFn on h_state,
+/// c_state [m, H] in place. Each gate sums bias, then x's k products, then h's H products in order:
+/// the gates of linear + linear_acc, bit for bit, without their round trip through memory.
+/// scratch: [m, 4H] floats.
+using LstmRowsFn = void (*)(int m, int k, int h, const float* x, const float* wih_t, const float* bias,
+                            const float* whh_t, float* h_state, float* c_state, float* scratch);
 /// A whole LSTM sequence of n steps from a zero state, over rows 0..n-1 (or n-1..0 with reverse):
 /// at row f, gates = pre[f] + W_hh h_prev (pre [n, ld_pre] holds the input projections with the
 /// biases, its first 4H values per row are used; whh_t [H, 4H]; both in gate units, as for
@@ -77,6 +85,7 @@ struct Kernels {
   VecMatFn vec_mat;
   MatVecFn mat_vec;
   LstmCellsFn lstm_cells;
+  LstmRowsFn lstm_rows;
   LstmSeqFn lstm_seq;
   BlstmFn blstm;
   DotFn dot;

@@ -44,14 +44,13 @@ void InterFrameState::reset() {
 void inter_frame_step(const InterFrameWeights& w, InterFrameState& s, InterFrameScratch& scratch, const float* x,
                       float* y) {
   const auto& k = kernels::kernels();
-  const int d = w.d, h = w.h, g = 4 * h;
+  const int d = w.d, h = w.h;
   float* z = scratch.z.data();
   float* gates = scratch.gates.data();
   kernels::layer_norm_rows(F, d, x, w.norm_w.data(), w.norm_b.data(), z);
-  // The 97 independent sequences advance one step together: two [F, .] x [., 4H] products.
-  k.linear(F, d, g, z, d, w.wih_t.data(), w.bias.data(), gates, g);
-  k.linear_acc(F, h, g, s.h.data(), h, w.whh_t.data(), gates, g);
-  k.lstm_cells(F, h, gates, s.h.data(), s.c.data());
+  // The 97 independent sequences advance one step together: gates = b + z W_ih + h W_hh, then
+  // the cell updates, in one kernel (no round trip of the gates through memory where it can).
+  k.lstm_rows(F, d, h, z, w.wih_t.data(), w.bias.data(), w.whh_t.data(), s.h.data(), s.c.data(), gates);
   k.linear(F, h, d, s.h.data(), h, w.lin_t.data(), w.lin_b.data(), z, d);
   k.add(F * d, x, z, y);
 }
