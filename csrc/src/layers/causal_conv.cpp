@@ -24,6 +24,7 @@ CausalConvWeights CausalConvWeights::bind_conv(TensorSource& src, const std::str
         for (int kf = 0; kf < 3; ++kf)
           cw.w[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
               w[((static_cast<size_t>(co) * n_in + ci) * 3 + kt) * 3 + kf];
+  cw.arrange_slots();
   return cw;
 }
 
@@ -41,7 +42,19 @@ CausalConvWeights CausalConvWeights::bind_deconv(TensorSource& src, const std::s
         for (int kf = 0; kf < 3; ++kf)
           cw.w[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
               w[((static_cast<size_t>(ci) * n_out + co) * 3 + (2 - kt)) * 3 + (2 - kf)];
+  cw.arrange_slots();
   return cw;
+}
+
+void CausalConvWeights::arrange_slots() {
+  const size_t tap = static_cast<size_t>(n_in) * 3 * n_out;  // one time tap's [C_in, 3 C_out]
+  w_slots.resize(9 * tap);
+  for (int r = 0; r < 3; ++r)
+    for (int slot = 0; slot < 3; ++slot) {
+      const int kt = (slot - r + 2 + 3) % 3;
+      std::copy_n(w.begin() + static_cast<long>(kt * tap), tap, w_slots.begin() + static_cast<long>((3 * r + slot) * tap));
+    }
+  zeros.assign(static_cast<size_t>(3) * n_out, 0.0f);
 }
 
 CausalConvState::CausalConvState(const CausalConvWeights& w)
@@ -55,28 +68,21 @@ void CausalConvState::reset() {
 void causal_conv_step(const CausalConvWeights& w, CausalConvState& s, const float* in, float* out) {
   const auto& k = kernels::kernels();
   const int ci = w.n_in, co = w.n_out;
-  const size_t frame_size = static_cast<size_t>(F) * ci;
   const long t = s.n_frames;
-  std::copy(in, in + frame_size, s.frames.data() + static_cast<size_t>(t % 3) * frame_size);
-  // out[f] = bias + sum over (kt, kf) of frame_{t-2+kt}[f + kf - 1] w[kt][kf]. Three GEMMs over
-  // all bins, one per time tap with the three frequency taps side by side as columns
-  // ([F, C_in] x [C_in, 3 C_out], accumulated over kt: wider products than nine of C_out columns,
-  // which for the decoder's 8 outputs filled half a vector), then each output bin adds its three
-  // neighbours' columns. Frames before 0 are zeros (the ring starts zeroed); bins outside 0..F-1
-  // are skipped (the 'same' zero padding in frequency).
+  const int slot = static_cast<int>(t % 3);
+  float* frames = s.frames.data();
+  for (int f = 0; f < F; ++f)
+    std::copy_n(in + static_cast<size_t>(f) * ci, ci, frames + (static_cast<size_t>(f) * 3 + slot) * ci);
+  // out[f] = bias + sum over (kt, kf) of frame_{t-2+kt}[f + kf - 1] w[kt][kf]: one GEMM over all
+  // bins, [F, 3 C_in] (the three frames side by side) x [3 C_in, 3 C_out] (the time taps in the
+  // slots' order for this t, the three frequency taps side by side as columns), then each output
+  // bin adds its three neighbours' columns. Frames before 0 are zeros (the state starts zeroed);
+  // bins outside 0..F-1 are skipped (the 'same' zero padding in frequency). Three GEMMs of C_in
+  // inputs accumulated through memory were ~1.5% of a small+KB chunk more (docs/perf-notes.md 18).
   const int n3 = 3 * co;
-  float* taps = s.taps.data();
-  for (int kt = 0; kt < 3; ++kt) {
-    const long slot = ((t - 2 + kt) % 3 + 3) % 3;
-    const float* frame = s.frames.data() + static_cast<size_t>(slot) * frame_size;
-    const float* wk = w.w.data() + static_cast<size_t>(kt) * ci * n3;
-    if (kt == 0) {
-      k.linear(F, ci, n3, frame, ci, wk, nullptr, taps, n3);
-    } else {
-      k.linear_acc(F, ci, n3, frame, ci, wk, taps, n3);
-    }
-  }
-  k.conv_taps(F, co, taps, w.bias.data(), out);
+  const float* wr = w.w_slots.data() + static_cast<size_t>(slot) * 3 * ci * n3;
+  k.linear(F, 3 * ci, n3, frames, 3 * ci, wr, w.zeros.data(), s.taps.data(), n3);
+  k.conv_taps(F, co, s.taps.data(), w.bias.data(), out);
   s.n_frames = t + 1;
 }
 
