@@ -36,8 +36,8 @@ class Fft {
 // from n k mod N, rounded to float. Both are symmetric in (n, k) over their common range, so the
 // inverse reads them with the roles swapped.
 struct DftTables {
-  std::vector<float> cos_t;   // [97, 97]
-  std::vector<float> nsin_t;  // [95, 97]
+  layers::AlignedFloats cos_t;   // [97, 97]
+  layers::AlignedFloats nsin_t;  // [95, 97]
   DftTables() : cos_t(static_cast<size_t>(F) * F), nsin_t(static_cast<size_t>(NODD) * F) {
     const double pi = 3.14159265358979323846;
     for (int n = 0; n < F; ++n)

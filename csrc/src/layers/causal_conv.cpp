@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/kernels.h"
+#include "layers/tensor_util.h"
 
 namespace kboost::layers {
 
@@ -15,8 +16,8 @@ CausalConvWeights CausalConvWeights::bind_conv(TensorSource& src, const std::str
   CausalConvWeights cw;
   cw.n_in = n_in;
   cw.n_out = n_out;
-  const auto w = src.get(prefix + "weight", {n_out, n_in, 3, 3});
-  cw.bias = src.get(prefix + "bias", {n_out});
+  const auto w = tensor(src, prefix + "weight", {n_out, n_in, 3, 3});
+  cw.bias = tensor(src, prefix + "bias", {n_out});
   cw.w.resize(w.size());
   for (int co = 0; co < n_out; ++co)
     for (int ci = 0; ci < n_in; ++ci)
@@ -33,8 +34,8 @@ CausalConvWeights CausalConvWeights::bind_deconv(TensorSource& src, const std::s
   CausalConvWeights cw;
   cw.n_in = n_in;
   cw.n_out = n_out;
-  const auto w = src.get(prefix + "weight", {n_in, n_out, 3, 3});
-  cw.bias = src.get(prefix + "bias", {n_out});
+  const auto w = tensor(src, prefix + "weight", {n_in, n_out, 3, 3});
+  cw.bias = tensor(src, prefix + "bias", {n_out});
   cw.w.resize(w.size());
   for (int ci = 0; ci < n_in; ++ci)
     for (int co = 0; co < n_out; ++co)

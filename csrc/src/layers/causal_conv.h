@@ -9,18 +9,19 @@
 #include <vector>
 
 #include "kboost/model.h"
+#include "layers/aligned_vector.h"
 
 namespace kboost::layers {
 
 struct CausalConvWeights {
   int n_in = 0, n_out = 0;
-  std::vector<float> w;     // [3 (time), C_in, 3 (freq), C_out]: per time tap a [C_in, 3 C_out] matrix
-  std::vector<float> bias;  // [C_out]
+  AlignedFloats w;     // [3 (time), C_in, 3 (freq), C_out]: per time tap a [C_in, 3 C_out] matrix
+  AlignedFloats bias;  // [C_out]
   // The step's products as one GEMM over the state's [F, 3 C_in] rows of three frames (slot s =
   // frame index mod 3): for frame t the rows of slot s must meet time tap (s - t + 2) mod 3, so
   // three arrangements of w, one per t mod 3: w_slots [3 (t mod 3), 3 (slot), C_in, 3 C_out].
-  std::vector<float> w_slots;
-  std::vector<float> zeros;  // [3 C_out]: the GEMM's bias (the conv's own is added with the taps)
+  AlignedFloats w_slots;
+  AlignedFloats zeros;  // [3 C_out]: the GEMM's bias (the conv's own is added with the taps)
   void arrange_slots();      // w -> w_slots, zeros (after w and the sizes are set)
 
   /// nn.Conv2d(C_in -> C_out, 3 x 3): `prefix`weight [C_out, C_in, 3, 3], `prefix`bias [C_out].
@@ -33,8 +34,8 @@ struct CausalConvWeights {
 struct CausalConvState {
   explicit CausalConvState(const CausalConvWeights& w);
   void reset();
-  std::vector<float> frames;  // [F, 3, C_in]: per bin the last three frames, slot = frame index % 3
-  std::vector<float> taps;    // [F, 3 C_out] scratch: each input bin's products with the 3 frequency taps
+  AlignedFloats frames;  // [F, 3, C_in]: per bin the last three frames, slot = frame index % 3
+  AlignedFloats taps;    // [F, 3 C_out] scratch: each input bin's products with the 3 frequency taps
   long n_frames = 0;
 };
 

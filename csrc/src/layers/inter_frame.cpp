@@ -15,18 +15,18 @@ InterFrameWeights InterFrameWeights::bind(TensorSource& src, const std::string& 
   InterFrameWeights w;
   w.d = d;
   w.h = h;
-  w.norm_w = src.get(prefix + "norm.weight", {d});
-  w.norm_b = src.get(prefix + "norm.bias", {d});
+  w.norm_w = tensor(src, prefix + "norm.weight", {d});
+  w.norm_b = tensor(src, prefix + "norm.bias", {d});
   const std::string r = prefix + "rnn.";
   w.wih_t = linear_weight_t(src, r + "weight_ih_l0", 4 * h, d);
   w.whh_t = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
-  w.bias = summed(src.get(r + "bias_ih_l0", {4 * h}), src.get(r + "bias_hh_l0", {4 * h}));
+  w.bias = summed(tensor(src, r + "bias_ih_l0", {4 * h}), tensor(src, r + "bias_hh_l0", {4 * h}));
   // The LSTM kernels take the gates in base-2 units, g doubled (kernels.h).
   to_gate_units(w.wih_t, 4 * h, h);
   to_gate_units(w.whh_t, 4 * h, h);
   to_gate_units(w.bias, 4 * h, h);
-  w.lin_t = src.get(prefix + "linear.weight", {h, d, 1});
-  w.lin_b = src.get(prefix + "linear.bias", {d});
+  w.lin_t = tensor(src, prefix + "linear.weight", {h, d, 1});
+  w.lin_b = tensor(src, prefix + "linear.bias", {d});
   return w;
 }
 

@@ -8,18 +8,19 @@
 #include <vector>
 
 #include "kboost/model.h"
+#include "layers/aligned_vector.h"
 
 namespace kboost::layers {
 
 struct InterFrameWeights {
   int d = 0, h = 0;
-  std::vector<float> norm_w, norm_b;  // [D]
+  AlignedFloats norm_w, norm_b;  // [D]
   // LSTM weights and biases below: in the kernels' gate units (times log2(e), g times 2 log2(e): kernels.h).
-  std::vector<float> wih_t;           // [D, 4H]
-  std::vector<float> whh_t;           // [H, 4H]
-  std::vector<float> bias;            // [4H]: b_ih + b_hh
-  std::vector<float> lin_t;           // [H, D]
-  std::vector<float> lin_b;           // [D]
+  AlignedFloats wih_t;           // [D, 4H]
+  AlignedFloats whh_t;           // [H, 4H]
+  AlignedFloats bias;            // [4H]: b_ih + b_hh
+  AlignedFloats lin_t;           // [H, D]
+  AlignedFloats lin_b;           // [D]
 
   /// `prefix`norm.*, `prefix`rnn.*_l0, `prefix`linear.* (InterFrame in layers.py).
   static InterFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
@@ -29,15 +30,15 @@ struct InterFrameWeights {
 struct InterFrameState {
   explicit InterFrameState(const InterFrameWeights& w);
   void reset();
-  std::vector<float> h, c;   // [F, H] carried across frames
+  AlignedFloats h, c;   // [F, H] carried across frames
 };
 
 /// Working buffers of one step, nothing carried: the blocks of a stream share one (a smaller
 /// working set keeps the KB fusion's key/value rings in L2 between chunks).
 struct InterFrameScratch {
   explicit InterFrameScratch(const InterFrameWeights& w);
-  std::vector<float> z;      // [F, D]
-  std::vector<float> gates;  // [F, 4H]
+  AlignedFloats z;      // [F, D]
+  AlignedFloats gates;  // [F, 4H]
 };
 
 /// x [F, D] -> y [F, D]; x == y allowed.

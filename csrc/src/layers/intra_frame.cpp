@@ -15,8 +15,8 @@ IntraFrameWeights IntraFrameWeights::bind(TensorSource& src, const std::string& 
   IntraFrameWeights w;
   w.d = d;
   w.h = h;
-  w.norm_w = src.get(prefix + "norm.weight", {d});
-  w.norm_b = src.get(prefix + "norm.bias", {d});
+  w.norm_w = tensor(src, prefix + "norm.weight", {d});
+  w.norm_b = tensor(src, prefix + "norm.bias", {d});
   const std::string r = prefix + "rnn.";
   const auto wf = linear_weight_t(src, r + "weight_ih_l0", 4 * h, d);          // [D, 4H]
   const auto wb = linear_weight_t(src, r + "weight_ih_l0_reverse", 4 * h, d);  // [D, 4H]
@@ -26,8 +26,8 @@ IntraFrameWeights IntraFrameWeights::bind(TensorSource& src, const std::string& 
     std::copy_n(wb.begin() + static_cast<long>(i) * 4 * h, 4 * h,
                 w.wih_t.begin() + static_cast<long>(i) * 8 * h + 4 * h);
   }
-  const auto bf = summed(src.get(r + "bias_ih_l0", {4 * h}), src.get(r + "bias_hh_l0", {4 * h}));
-  const auto bb = summed(src.get(r + "bias_ih_l0_reverse", {4 * h}), src.get(r + "bias_hh_l0_reverse", {4 * h}));
+  const auto bf = summed(tensor(src, r + "bias_ih_l0", {4 * h}), tensor(src, r + "bias_hh_l0", {4 * h}));
+  const auto bb = summed(tensor(src, r + "bias_ih_l0_reverse", {4 * h}), tensor(src, r + "bias_hh_l0_reverse", {4 * h}));
   w.bias = bf;
   w.bias.insert(w.bias.end(), bb.begin(), bb.end());
   w.whh_t_fwd = linear_weight_t(src, r + "weight_hh_l0", 4 * h, h);
@@ -38,8 +38,8 @@ IntraFrameWeights IntraFrameWeights::bind(TensorSource& src, const std::string& 
   to_gate_units(w.whh_t_fwd, 4 * h, h);
   to_gate_units(w.whh_t_bwd, 4 * h, h);
   // ConvTranspose1d weight [2H, D, 1] is already [in, out]: the transposed layout.
-  w.lin_t = src.get(prefix + "linear.weight", {2 * h, d, 1});
-  w.lin_b = src.get(prefix + "linear.bias", {d});
+  w.lin_t = tensor(src, prefix + "linear.weight", {2 * h, d, 1});
+  w.lin_b = tensor(src, prefix + "linear.bias", {d});
   return w;
 }
 

@@ -9,19 +9,20 @@
 #include <vector>
 
 #include "kboost/model.h"
+#include "layers/aligned_vector.h"
 
 namespace kboost::layers {
 
 struct IntraFrameWeights {
   int d = 0, h = 0;
-  std::vector<float> norm_w, norm_b;  // [D]
+  AlignedFloats norm_w, norm_b;  // [D]
   // LSTM weights and biases below: in the kernels' gate units (times log2(e), g times 2 log2(e): kernels.h).
-  std::vector<float> wih_t;           // [D, 8H]: forward gates (4H) | backward gates (4H)
-  std::vector<float> bias;            // [8H]: b_ih + b_hh per direction
-  std::vector<float> whh_t_fwd;       // [H, 4H]
-  std::vector<float> whh_t_bwd;       // [H, 4H]
-  std::vector<float> lin_t;           // [2H, D]
-  std::vector<float> lin_b;           // [D]
+  AlignedFloats wih_t;           // [D, 8H]: forward gates (4H) | backward gates (4H)
+  AlignedFloats bias;            // [8H]: b_ih + b_hh per direction
+  AlignedFloats whh_t_fwd;       // [H, 4H]
+  AlignedFloats whh_t_bwd;       // [H, 4H]
+  AlignedFloats lin_t;           // [2H, D]
+  AlignedFloats lin_b;           // [D]
 
   /// `prefix`norm.*, `prefix`rnn.*_l0{,_reverse}, `prefix`linear.* (IntraFrame in layers.py).
   static IntraFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
@@ -32,10 +33,10 @@ struct IntraFrameWeights {
 /// they share InterFrameScratch.
 struct IntraFrameScratch {
   explicit IntraFrameScratch(const IntraFrameWeights& w);
-  std::vector<float> z;      // [F, D] normalised input
-  std::vector<float> pre;    // [F, 8H] input projections of both directions
-  std::vector<float> hs;     // [F, 2H] outputs (forward h | backward h)
-  std::vector<float> scratch;  // [10H] of the BLSTM kernel
+  AlignedFloats z;      // [F, D] normalised input
+  AlignedFloats pre;    // [F, 8H] input projections of both directions
+  AlignedFloats hs;     // [F, 2H] outputs (forward h | backward h)
+  AlignedFloats scratch;  // [10H] of the BLSTM kernel
 };
 
 /// x [F, D] -> y [F, D]; x == y allowed.

@@ -15,10 +15,10 @@ constexpr int F = kNumFreqs;
 KbFusionWeights::Proj bind_proj(TensorSource& src, const std::string& p, int d, int n_out, int c) {
   KbFusionWeights::Proj pr;
   pr.wt = linear_weight_t(src, p + "_linear.weight", n_out, d);
-  pr.bias = src.get(p + "_linear.bias", {n_out});
+  pr.bias = tensor(src, p + "_linear.bias", {n_out});
   pr.alpha = prelu_weight(src, p + "_act.weight");
-  pr.norm_w = src.get(p + "_norm.weight", {F, c});
-  pr.norm_b = src.get(p + "_norm.bias", {F, c});
+  pr.norm_w = tensor(src, p + "_norm.weight", {F, c});
+  pr.norm_b = tensor(src, p + "_norm.bias", {F, c});
   return pr;
 }
 
@@ -45,10 +45,10 @@ KbFusionWeights KbFusionWeights::bind(TensorSource& src, const std::string& pref
   w.e = head_dim;
   w.v = d / n_heads;
   w.window = window;
-  w.scale_t = transposed(src.get(prefix + "film_scale.weight", {d, n_hint, 1, 1}), d, n_hint);
-  w.scale_b = src.get(prefix + "film_scale.bias", {d});
-  w.shift_t = transposed(src.get(prefix + "film_shift.weight", {d, n_hint, 1, 1}), d, n_hint);
-  w.shift_b = src.get(prefix + "film_shift.bias", {d});
+  w.scale_t = transposed(tensor(src, prefix + "film_scale.weight", {d, n_hint, 1, 1}), d, n_hint);
+  w.scale_b = tensor(src, prefix + "film_scale.bias", {d});
+  w.shift_t = transposed(tensor(src, prefix + "film_shift.weight", {d, n_hint, 1, 1}), d, n_hint);
+  w.shift_b = tensor(src, prefix + "film_shift.bias", {d});
   w.q = bind_proj(src, prefix + "q", d, n_heads * head_dim, head_dim);
   w.k = bind_proj(src, prefix + "k", d, n_heads * head_dim, head_dim);
   w.val = bind_proj(src, prefix + "v", d, d, w.v);

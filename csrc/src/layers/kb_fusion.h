@@ -25,11 +25,11 @@ namespace kboost::layers {
 
 struct KbFusionWeights {
   int d = 0, n_hint = 0, delay = 0, n_heads = 0, e = 0, v = 0, window = 0;
-  std::vector<float> scale_t, scale_b, shift_t, shift_b;  // [C_h, D], [D]
+  AlignedFloats scale_t, scale_b, shift_t, shift_b;  // [C_h, D], [D]
   struct Proj {
-    std::vector<float> wt, bias;        // [D, L*C], [L*C]
+    AlignedFloats wt, bias;        // [D, L*C], [L*C]
     float alpha = 0.0f;
-    std::vector<float> norm_w, norm_b;  // [F*C], index f*C + c
+    AlignedFloats norm_w, norm_b;  // [F*C], index f*C + c
   } q, k, val, proj;                    // proj: C = D, one "head"
 
   static KbFusionWeights bind(TensorSource& src, const std::string& prefix, int d, int n_hint, int delay,
@@ -41,15 +41,15 @@ struct KbFusionState {
   void reset();
   long n_frames = 0;
   int qk_stride = 0, v_stride = 0;    // QK = F*E and VS = F*V padded to a multiple of 16 floats
-  std::vector<float> align;           // [d+1, F, D], frame j in slot j % (d+1)
+  AlignedFloats align;           // [d+1, F, D], frame j in slot j % (d+1)
   AlignedFloats k_ring, v_ring;       // [L, W, QK], [L, W, VS]: each head's window one block
-  std::vector<float> hint_t;          // [F, C_h]
-  std::vector<float> m;               // [F, D] fused frame
-  std::vector<float> tmp;             // [F, max(D, L*E)]
+  AlignedFloats hint_t;          // [F, C_h]
+  AlignedFloats m;               // [F, D] fused frame
+  AlignedFloats tmp;             // [F, max(D, L*E)]
   AlignedFloats q;                    // [L, QK] (padding zero)
   AlignedFloats o;                    // [L, VS]
-  std::vector<float> y;               // [F, D]
-  std::vector<float> scores;          // [W]
+  AlignedFloats y;               // [F, D]
+  AlignedFloats scores;          // [W]
 };
 
 /// x [F, D] (frame t), hint [C_h, F] or nullptr (zeros) -> y [F, D]; x == y allowed.

@@ -14,11 +14,11 @@ constexpr int F = kNumFreqs;
 
 LocalAttentionWeights::Proj bind_proj(TensorSource& src, const std::string& p, int d, int n_heads, int c) {
   LocalAttentionWeights::Proj pr;
-  pr.wt = transposed(src.get(p + "_weight", {n_heads, c, d}), n_heads * c, d);  // [L, C, D] == [L*C, D]
-  pr.bias = src.get(p + "_bias", {n_heads, c});
-  pr.alpha = src.get(p + "_alpha", {n_heads});
-  pr.norm_w = src.get(p + "_norm.weight", {n_heads, c, F});
-  pr.norm_b = src.get(p + "_norm.bias", {n_heads, c, F});
+  pr.wt = transposed(tensor(src, p + "_weight", {n_heads, c, d}), n_heads * c, d);  // [L, C, D] == [L*C, D]
+  pr.bias = tensor(src, p + "_bias", {n_heads, c});
+  pr.alpha = tensor(src, p + "_alpha", {n_heads});
+  pr.norm_w = tensor(src, p + "_norm.weight", {n_heads, c, F});
+  pr.norm_b = tensor(src, p + "_norm.bias", {n_heads, c, F});
   return pr;
 }
 
@@ -50,11 +50,11 @@ LocalAttentionWeights LocalAttentionWeights::bind(TensorSource& src, const std::
   w.q = bind_proj(src, prefix + "q", d, n_heads, head_dim);
   w.k = bind_proj(src, prefix + "k", d, n_heads, head_dim);
   w.val = bind_proj(src, prefix + "v", d, n_heads, w.v);
-  w.proj_t = transposed(src.get(prefix + "proj.weight", {d, d, 1, 1}), d, d);
-  w.proj_b = src.get(prefix + "proj.bias", {d});
+  w.proj_t = transposed(tensor(src, prefix + "proj.weight", {d, d, 1, 1}), d, d);
+  w.proj_b = tensor(src, prefix + "proj.bias", {d});
   w.proj_alpha = prelu_weight(src, prefix + "proj_act.weight");
-  w.proj_norm_w = transposed(src.get(prefix + "proj_norm.weight", {d, F}), d, F);
-  w.proj_norm_b = transposed(src.get(prefix + "proj_norm.bias", {d, F}), d, F);
+  w.proj_norm_w = transposed(tensor(src, prefix + "proj_norm.weight", {d, F}), d, F);
+  w.proj_norm_b = transposed(tensor(src, prefix + "proj_norm.bias", {d, F}), d, F);
   return w;
 }
 

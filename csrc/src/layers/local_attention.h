@@ -10,20 +10,21 @@
 #include <vector>
 
 #include "kboost/model.h"
+#include "layers/aligned_vector.h"
 
 namespace kboost::layers {
 
 struct LocalAttentionWeights {
   int d = 0, n_heads = 0, e = 0, v = 0, window = 0;
   struct Proj {
-    std::vector<float> wt;              // [D, L*C]
-    std::vector<float> bias;            // [L*C]
-    std::vector<float> alpha;           // [L]
-    std::vector<float> norm_w, norm_b;  // [L, C*F], index c*F + f
+    AlignedFloats wt;              // [D, L*C]
+    AlignedFloats bias;            // [L*C]
+    AlignedFloats alpha;           // [L]
+    AlignedFloats norm_w, norm_b;  // [L, C*F], index c*F + f
   } q, k, val;
-  std::vector<float> proj_t, proj_b;    // [D, D], [D]
+  AlignedFloats proj_t, proj_b;    // [D, D], [D]
   float proj_alpha = 0.0f;
-  std::vector<float> proj_norm_w, proj_norm_b;  // [F, D] (transposed from [D, F])
+  AlignedFloats proj_norm_w, proj_norm_b;  // [F, D] (transposed from [D, F])
 
   static LocalAttentionWeights bind(TensorSource& src, const std::string& prefix, int d, int n_heads,
                                     int head_dim, int window);
@@ -33,13 +34,13 @@ struct LocalAttentionState {
   explicit LocalAttentionState(const LocalAttentionWeights& w);
   void reset();
   long n_frames = 0;
-  std::vector<float> k_ring, v_ring;  // [W, L, E*F], [W, L, V*F]
-  std::vector<float> proj;            // [F, L*max(E,V)] scratch
-  std::vector<float> q;               // [L, E*F]
-  std::vector<float> o;               // [L, V*F] = [D, F]
-  std::vector<float> o_t;             // [F, D]
-  std::vector<float> y;               // [F, D]
-  std::vector<float> scores;          // [W]
+  AlignedFloats k_ring, v_ring;  // [W, L, E*F], [W, L, V*F]
+  AlignedFloats proj;            // [F, L*max(E,V)] scratch
+  AlignedFloats q;               // [L, E*F]
+  AlignedFloats o;               // [L, V*F] = [D, F]
+  AlignedFloats o_t;             // [F, D]
+  AlignedFloats y;               // [F, D]
+  AlignedFloats scores;          // [W]
 };
 
 /// x [F, D] (frame t) -> y [F, D]; x == y allowed.

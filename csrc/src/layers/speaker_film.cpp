@@ -1,6 +1,7 @@
 #include "layers/speaker_film.h"
 
 #include "kernels/kernels.h"
+#include "layers/tensor_util.h"
 
 namespace kboost::layers {
 
@@ -12,8 +13,8 @@ SpeakerFilmWeights SpeakerFilmWeights::bind(TensorSource& src, const std::string
   SpeakerFilmWeights w;
   w.d = d;
   const int n = 2 * d * F;
-  w.w = src.get(prefix + "conv.weight", {n, kSpeakerDim, 1});
-  w.bias = src.get(prefix + "conv.bias", {n});
+  w.w = tensor(src, prefix + "conv.weight", {n, kSpeakerDim, 1});
+  w.bias = tensor(src, prefix + "conv.bias", {n});
   return w;
 }
 

@@ -7,13 +7,14 @@
 #include <vector>
 
 #include "kboost/model.h"
+#include "layers/aligned_vector.h"
 
 namespace kboost::layers {
 
 struct SpeakerFilmWeights {
   int d = 0;
-  std::vector<float> w;     // [2 D F, 256]
-  std::vector<float> bias;  // [2 D F]
+  AlignedFloats w;     // [2 D F, 256]
+  AlignedFloats bias;  // [2 D F]
   /// `prefix`conv.weight [2 D F, 256, 1], `prefix`conv.bias [2 D F].
   static SpeakerFilmWeights bind(TensorSource& src, const std::string& prefix, int d);
 };

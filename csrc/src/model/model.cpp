@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "kboost/error.h"
+#include "layers/tensor_util.h"
 #include "model/model_weights.h"
 
 namespace kboost {
@@ -108,8 +109,8 @@ Model::Model(const ModelConfig& config, TensorSource& source) : config_(config) 
   auto w = std::make_unique<detail::ModelWeights>();
   const int d = config_.d_model, h = config_.n_hidden;
   w->encoder = layers::CausalConvWeights::bind_conv(src, "encoder.conv.", 2 * kNumInChannels, d);
-  w->encoder_norm_w = src.get("encoder_norm.weight", {d});
-  w->encoder_norm_b = src.get("encoder_norm.bias", {d});
+  w->encoder_norm_w = layers::tensor(src, "encoder_norm.weight", {d});
+  w->encoder_norm_b = layers::tensor(src, "encoder_norm.bias", {d});
   for (int i = 0; i < config_.n_blocks; ++i) {
     const std::string p = "blocks." + std::to_string(i) + ".";
     detail::BlockWeights b{layers::IntraFrameWeights::bind(src, p + "intra.", d, h),

@@ -22,7 +22,7 @@ struct BlockWeights {
 
 struct ModelWeights {
   layers::CausalConvWeights encoder;             // encoder.conv.*: 4 -> D
-  std::vector<float> encoder_norm_w, encoder_norm_b;  // encoder_norm.*: [D]
+  layers::AlignedFloats encoder_norm_w, encoder_norm_b;  // encoder_norm.*: [D]
   std::vector<BlockWeights> blocks;              // blocks.{i}.*
   std::vector<layers::SpeakerFilmWeights> speaker_films;  // speaker_films.{i}.* (TSE)
   std::vector<layers::KbFusionWeights> fusions;  // fusions.{i}.* (role device)

@@ -36,13 +36,13 @@ struct StreamState {
   std::vector<layers::KbFusionState> fusions;
   layers::CausalConvState decoder;
   std::optional<layers::CausalConvState> compressor;
-  std::vector<float> film;     // [B-1, 2, F, D] speaker FiLM (TSE)
-  std::vector<float> feats;    // [4, F]
-  std::vector<float> feats_t;  // [F, 4]
-  std::vector<float> x;        // [F, D]
-  std::vector<float> spec;     // [F, 2 n_out]
-  std::vector<float> hint;     // [C_h, F] the hint of this chunk (device)
-  std::vector<float> hint_t;   // [F, C_h] compressor output (server)
+  layers::AlignedFloats film;     // [B-1, 2, F, D] speaker FiLM (TSE)
+  layers::AlignedFloats feats;    // [4, F]
+  layers::AlignedFloats feats_t;  // [F, 4]
+  layers::AlignedFloats x;        // [F, D]
+  layers::AlignedFloats spec;     // [F, 2 n_out]
+  layers::AlignedFloats hint;     // [C_h, F] the hint of this chunk (device)
+  layers::AlignedFloats hint_t;   // [F, C_h] compressor output (server)
 };
 
 }  // namespace kboost::detail
