@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "layers/aligned_vector.h"
 #include "testing.h"
 
 using kboost::kernels::Kernels;
@@ -84,6 +85,40 @@ void check_table(const Kernels& k) {
       }
       if (max_abs_diff(y, want) > 1e-5) {
         std::printf("  vec_mat k=%d n=%d: max diff %g\n", kk, n, max_abs_diff(y, want));
+        EXPECT_TRUE(false);
+      }
+    }
+  // Rows on cache lines (a 64-byte aligned buffer, a row stride of whole lines: the KB fusion's
+  // rings), where the AVX-512 table takes its whole-line paths: vec_mat with every column in
+  // registers up to 26 vectors (n <= 416), in strips beyond (432); mat_vec with x in registers up
+  // to 20 vectors (n <= 320), four rows at a time beyond.
+  for (int kk : {1, 50})
+    for (int n : {16, 304, 320, 400, 416, 432}) {
+      const int ldw = n + 16;
+      const auto xs = values(kk, 16), ws = values(kk * ldw, 17);
+      kboost::layers::AlignedFloats x(xs.begin(), xs.end()), w(ws.begin(), ws.end()), y(static_cast<size_t>(n), 99.0f);
+      std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+      k.vec_mat(kk, n, x.data(), w.data(), ldw, y.data());
+      for (int j = 0; j < n; ++j) {
+        double acc = 0.0;
+        for (int p = 0; p < kk; ++p) acc += static_cast<double>(x[p]) * w[p * ldw + j];
+        want[j] = static_cast<float>(acc);
+        got[j] = y[j];
+      }
+      if (max_abs_diff(got, want) > 1e-5) {
+        std::printf("  vec_mat (rows on lines) k=%d n=%d: max diff %g\n", kk, n, max_abs_diff(got, want));
+        EXPECT_TRUE(false);
+      }
+      std::vector<float> yk(static_cast<size_t>(kk)), wantk(yk.size());
+      kboost::layers::AlignedFloats xn(w.begin() + ldw * (kk - 1), w.begin() + ldw * (kk - 1) + n);
+      k.mat_vec(kk, n, w.data(), ldw, xn.data(), yk.data());
+      for (int i = 0; i < kk; ++i) {
+        double acc = 0.0;
+        for (int p = 0; p < n; ++p) acc += static_cast<double>(w[i * ldw + p]) * xn[p];
+        wantk[i] = static_cast<float>(acc);
+      }
+      if (max_abs_diff(yk, wantk) > 1e-4) {
+        std::printf("  mat_vec (rows on lines) m=%d n=%d: max diff %g\n", kk, n, max_abs_diff(yk, wantk));
         EXPECT_TRUE(false);
       }
     }
