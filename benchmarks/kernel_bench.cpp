@@ -104,6 +104,14 @@ int main(int argc, char** argv) {
   // weights and biases of a whole [F, D] (from x, which is long enough).
   add("layer_norm_rows 1x388 (a value head)",
       [&] { k.layer_norm_rows(1, F * V, x.data(), w.data(), x.data() + F * D, y.data(), 1e-5f); });
+  // The fusion's per-head norms of a projection (4 heads of F*E = 291, rows 304 apart), all in one
+  // call and one call per head (the biases, as above, from x).
+  add("layer_norm_strided 4 heads x 291 (one call)",
+      [&] { k.layer_norm_strided(L, F * E, y.data(), 304, w.data(), x.data() + F * D, 0, 1e-5f); });
+  add("  the same as 4 layer_norm_rows 1x291", [&] {
+    for (int l = 0; l < L; ++l)
+      k.layer_norm_rows(1, F * E, y.data() + l * 304, w.data(), x.data() + F * D, y.data() + l * 304, 1e-5f);
+  });
   add("layer_norm_rows 1x1552 (the fusion's output)",
       [&] { k.layer_norm_rows(1, F * D, x.data(), w.data(), x.data() + F * D, y.data(), 1e-5f); });
 

@@ -167,6 +167,24 @@ void check_table(const Kernels& k) {
     k.prelu(p.data(), static_cast<int>(p.size()), 0.25f);
     for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(p[i] == (x[i] >= 0.0f ? x[i] : 0.25f * x[i]));
   }
+  // layer_norm_strided (in place, rows ld apart, weights shared or per row): each row as
+  // layer_norm_rows normalises it alone, bit for bit (rows go 4 / 2 at a time in the vector tables:
+  // m = 7 has a group of 4, one of 2 and a single row); the gaps between rows untouched.
+  for (int n : {5, 291, 388, 776})
+    for (long ldw : {0L, 1L}) {
+      const int m = 7;
+      const long ld = n + 9;
+      const auto x = values(static_cast<int>(m * ld), 19, 2.0f), w = values(m * n, 20), b = values(m * n, 21);
+      std::vector<float> got = x, want = x;
+      k.layer_norm_strided(m, n, got.data(), ld, w.data(), b.data(), ldw * n, 1e-5f);
+      for (int i = 0; i < m; ++i)
+        k.layer_norm_rows(1, n, want.data() + i * ld, w.data() + i * ldw * n, b.data() + i * ldw * n,
+                          want.data() + i * ld, 1e-5f);
+      if (got != want) {
+        std::printf("  layer_norm_strided n=%d ldw=%ld: max diff %g\n", n, ldw * n, max_abs_diff(got, want));
+        EXPECT_TRUE(false);
+      }
+    }
   // add, mul_add (in place, as the layers call them) and the conv's tap sum against plain loops,
   // lengths with and without a tail past the last whole vector.
   for (int n : {1, 15, 16, 97, 1552}) {

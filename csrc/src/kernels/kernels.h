@@ -72,6 +72,10 @@ using HeadsSplitFn = void (*)(int n_freqs, int n_heads, int c, const float* z, f
 using HeadsMergeFn = void (*)(int n_freqs, int n_heads, int c, const float* o, long head_stride, float* out);
 /// See layer_norm_rows below.
 using LayerNormFn = void (*)(int m, int n, const float* x, const float* w, const float* b, float* y, float eps);
+/// LayerNorm in place over m rows of n values, ld apart, each with its own affine w, b [n] (rows
+/// ldw apart; 0: one w, b for all): the attention heads' norms, several rows per call.
+using LayerNormStridedFn = void (*)(int m, int n, float* x, long ld, const float* w, const float* b, long ldw,
+                                    float eps);
 /// See prelu below.
 using PreluFn = void (*)(float* x, int n, float alpha);
 /// See softmax below.
@@ -96,6 +100,7 @@ struct Kernels {
   HeadsSplitFn heads_split;
   HeadsMergeFn heads_merge;
   LayerNormFn layer_norm_rows;
+  LayerNormStridedFn layer_norm_strided;
   PreluFn prelu;
   SoftmaxFn softmax;
 };

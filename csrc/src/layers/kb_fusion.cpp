@@ -29,9 +29,8 @@ void heads(const KbFusionWeights::Proj& pr, int d, int n_heads, int c, int strid
   const int lc = n_heads * c;
   k.linear(F, d, lc, x, d, pr.wt.data(), pr.bias.data(), scratch, lc);
   split_heads_prelu(scratch, F, n_heads, c, pr.alpha, out, static_cast<size_t>(stride));
-  for (int l = 0; l < n_heads; ++l)
-    kernels::layer_norm_rows(1, F * c, out + static_cast<size_t>(l) * stride, pr.norm_w.data(), pr.norm_b.data(),
-                             out + static_cast<size_t>(l) * stride);
+  // The heads' norms over (F, C) share one affine: all heads in one call.
+  k.layer_norm_strided(n_heads, F * c, out, stride, pr.norm_w.data(), pr.norm_b.data(), 0, 1e-5f);
 }
 }  // namespace
 

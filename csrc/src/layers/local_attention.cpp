@@ -33,9 +33,8 @@ void project(const LocalAttentionWeights::Proj& pr, int d, int n_heads, int c, c
   // PReLU (one parameter per head) on each head's contiguous group, then the per-head LayerNorm.
   const size_t group = static_cast<size_t>(c) * F;
   for (int l = 0; l < n_heads; ++l) kernels::prelu(out + l * group, static_cast<int>(group), pr.alpha[l]);
-  for (int l = 0; l < n_heads; ++l)
-    kernels::layer_norm_rows(1, static_cast<int>(group), out + l * group, pr.norm_w.data() + l * group,
-                             pr.norm_b.data() + l * group, out + l * group);
+  k.layer_norm_strided(n_heads, static_cast<int>(group), out, static_cast<long>(group), pr.norm_w.data(),
+                       pr.norm_b.data(), static_cast<long>(group), 1e-5f);
 }
 }  // namespace
 
