@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   using kboost::layers::padded_to_line;
   const auto& k = kboost::kernels::kernels();
   constexpr int F = kboost::kNumFreqs, D = 16, H = 16, G = 4 * H, L = 4, E = 3, V = D / L, W = 50;
-  AlignedFloats x(F * 2 * H), w(2 * H * 8 * H), bias(8 * H), y(F * 8 * H), scratch(10 * H), gates(F * G),
+  AlignedFloats x(F * 3 * D), w(2 * H * 8 * H), bias(8 * H), y(F * 8 * H), scratch(10 * H), gates(F * G),
       hs(F * H), cs(F * H);
   fill(x, 0.5f, 1);
   fill(w, 0.3f, 2);
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   auto add = [&](const std::string& name, const std::function<void()>& f) { rows.emplace_back(name, median_us(reps, f)); };
 
   for (const auto& [m, kk, n] : {std::array<int, 3>{F, D, 8 * H}, {F, D, G}, {F, 2 * H, D}, {F, D, D},
-                                 {F, D, L * E}, {F, 8, D}, {F, 4, 3 * D}, {F, D, 3 * 8}}) {
+                                 {F, D, L * E}, {F, 8, D}, {F, 3 * 4, 3 * D}, {F, 3 * D, 3 * 8}}) {
     add("linear " + std::to_string(m) + "x" + std::to_string(kk) + "x" + std::to_string(n),
         [&, m = m, kk = kk, n = n] { k.linear(m, kk, n, x.data(), kk, w.data(), bias.data(), y.data(), n); });
   }
