@@ -71,23 +71,42 @@ void check_table(const Kernels& k) {
     for (int i = 0; i < n; ++i) y0[i] += 0.5f * a[i];
     EXPECT_TRUE(max_abs_diff(y, y0) < 1e-6);
   }
-  // vec_mat against double precision, weight rows further apart than n.
-  for (int kk : {1, 5, 50})
-    for (int n : {1, 7, 12, 64, 65, 200, 388}) {
-      const int ldw = n + 3;
-      const auto x = values(kk, 12), w = values(kk * ldw, 13);
-      std::vector<float> y(static_cast<size_t>(n), 99.0f), want(y.size());
-      k.vec_mat(kk, n, x.data(), w.data(), ldw, y.data());
-      for (int j = 0; j < n; ++j) {
-        double acc = 0.0;
-        for (int p = 0; p < kk; ++p) acc += static_cast<double>(x[p]) * w[p * ldw + j];
-        want[j] = static_cast<float>(acc);
-      }
-      if (max_abs_diff(y, want) > 1e-5) {
-        std::printf("  vec_mat k=%d n=%d: max diff %g\n", kk, n, max_abs_diff(y, want));
-        EXPECT_TRUE(false);
-      }
+  // vec_mat (y[j] = sum_p x[p] w[p][j]) and mat_vec (y[i] = sum_p a[i][p] x[p]) against double
+  // precision, on buffers of either kind (std::vector: 16-byte aligned; AlignedFloats: 64).
+  auto check_vec_mat = [&k](int kk, int n, const auto& x, const auto& w, int ldw, const char* what) {
+    std::vector<float> got(static_cast<size_t>(n) + 16, 99.0f), want(static_cast<size_t>(n));
+    // y on a cache line where w's rows are (the whole-line paths want both).
+    kboost::layers::AlignedFloats y(got.begin(), got.end());
+    k.vec_mat(kk, n, x.data(), w.data(), ldw, y.data());
+    for (int j = 0; j < n; ++j) {
+      double acc = 0.0;
+      for (int p = 0; p < kk; ++p) acc += static_cast<double>(x[p]) * w[p * ldw + j];
+      want[j] = static_cast<float>(acc);
     }
+    got.assign(y.begin(), y.begin() + n);
+    if (max_abs_diff(got, want) > 1e-5) {
+      std::printf("  vec_mat%s k=%d n=%d: max diff %g\n", what, kk, n, max_abs_diff(got, want));
+      EXPECT_TRUE(false);
+    }
+  };
+  auto check_mat_vec = [&k](int m, int n, const auto& a, int lda, const auto& x, double tol, const char* what) {
+    std::vector<float> y(static_cast<size_t>(m)), want(y.size());
+    k.mat_vec(m, n, a.data(), lda, x.data(), y.data());
+    for (int i = 0; i < m; ++i) {
+      double acc = 0.0;
+      for (int p = 0; p < n; ++p) acc += static_cast<double>(a[i * lda + p]) * x[p];
+      want[i] = static_cast<float>(acc);
+    }
+    if (max_abs_diff(y, want) > tol) {
+      std::printf("  mat_vec%s m=%d n=%d: max diff %g\n", what, m, n, max_abs_diff(y, want));
+      EXPECT_TRUE(false);
+    }
+  };
+  // Weight rows further apart than n (and not on cache lines); mat_vec's 4-row blocks and leftovers.
+  for (int kk : {1, 5, 50})
+    for (int n : {1, 7, 12, 64, 65, 200, 388}) check_vec_mat(kk, n, values(kk, 12), values(kk * (n + 3), 13), n + 3, "");
+  for (int m : {1, 6, 50})
+    for (int n : {1, 7, 291}) check_mat_vec(m, n, values(m * (n + 5), 14), n + 5, values(n, 15), 1e-5, "");
   // Rows on cache lines (a 64-byte aligned buffer, a row stride of whole lines: the KB fusion's
   // rings), where the AVX-512 table takes its whole-line paths: vec_mat with every column in
   // registers up to 26 vectors (n <= 416), in strips beyond (432); mat_vec with x in registers up
@@ -96,48 +115,10 @@ void check_table(const Kernels& k) {
     for (int n : {16, 304, 320, 400, 416, 432}) {
       const int ldw = n + 16;
       const auto xs = values(kk, 16), ws = values(kk * ldw, 17);
-      kboost::layers::AlignedFloats x(xs.begin(), xs.end()), w(ws.begin(), ws.end()), y(static_cast<size_t>(n), 99.0f);
-      std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
-      k.vec_mat(kk, n, x.data(), w.data(), ldw, y.data());
-      for (int j = 0; j < n; ++j) {
-        double acc = 0.0;
-        for (int p = 0; p < kk; ++p) acc += static_cast<double>(x[p]) * w[p * ldw + j];
-        want[j] = static_cast<float>(acc);
-        got[j] = y[j];
-      }
-      if (max_abs_diff(got, want) > 1e-5) {
-        std::printf("  vec_mat (rows on lines) k=%d n=%d: max diff %g\n", kk, n, max_abs_diff(got, want));
-        EXPECT_TRUE(false);
-      }
-      std::vector<float> yk(static_cast<size_t>(kk)), wantk(yk.size());
-      kboost::layers::AlignedFloats xn(w.begin() + ldw * (kk - 1), w.begin() + ldw * (kk - 1) + n);
-      k.mat_vec(kk, n, w.data(), ldw, xn.data(), yk.data());
-      for (int i = 0; i < kk; ++i) {
-        double acc = 0.0;
-        for (int p = 0; p < n; ++p) acc += static_cast<double>(w[i * ldw + p]) * xn[p];
-        wantk[i] = static_cast<float>(acc);
-      }
-      if (max_abs_diff(yk, wantk) > 1e-4) {
-        std::printf("  mat_vec (rows on lines) m=%d n=%d: max diff %g\n", kk, n, max_abs_diff(yk, wantk));
-        EXPECT_TRUE(false);
-      }
-    }
-  // mat_vec against double precision (rows further apart than n; 4-row blocks and leftovers).
-  for (int m : {1, 6, 50})
-    for (int n : {1, 7, 291}) {
-      const int lda = n + 5;
-      const auto a = values(m * lda, 14), x = values(n, 15);
-      std::vector<float> y(static_cast<size_t>(m)), want(y.size());
-      k.mat_vec(m, n, a.data(), lda, x.data(), y.data());
-      for (int i = 0; i < m; ++i) {
-        double acc = 0.0;
-        for (int p = 0; p < n; ++p) acc += static_cast<double>(a[i * lda + p]) * x[p];
-        want[i] = static_cast<float>(acc);
-      }
-      if (max_abs_diff(y, want) > 1e-5) {
-        std::printf("  mat_vec m=%d n=%d: max diff %g\n", m, n, max_abs_diff(y, want));
-        EXPECT_TRUE(false);
-      }
+      const kboost::layers::AlignedFloats x(xs.begin(), xs.end()), w(ws.begin(), ws.end()),
+          xn(w.begin() + ldw * (kk - 1), w.begin() + ldw * (kk - 1) + n);
+      check_vec_mat(kk, n, x, w, ldw, " (rows on lines)");
+      check_mat_vec(kk, n, w, ldw, xn, 1e-4, " (rows on lines)");
     }
   // layer_norm_rows and prelu against double precision.
   // Rows of 16 go R at a time (R = 16 / 8 in the AVX-512 / AVX2 tables), the last group padded:
