@@ -1,6 +1,7 @@
 // A std::vector of floats whose data starts on a 64-byte boundary (a cache line, one AVX-512
-// vector): buffers that the kernels stream with whole-vector loads (the KB fusion's key/value
-// rings, their rows padded to a multiple of 16 floats) never split a load across two lines.
+// vector): every weight, state and scratch array of the core is one, so that rows whose length is a
+// multiple of 16 floats (weight rows, the KB fusion's padded key/value rings) never split a load
+// across two lines (glibc's malloc aligns to 16 bytes: docs/perf-notes.md, entry 18).
 #pragma once
 
 #include <cstddef>
