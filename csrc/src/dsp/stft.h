@@ -53,11 +53,11 @@ class StftAnalyzer {
   Transform transform_;
   std::unique_ptr<Fft> fft_;         // kFft
   const DftTables* dft_ = nullptr;   // kDft
-  layers::AlignedFloats hist_;          // [C, 64]
-  layers::AlignedFloats frame_;         // kFft: [192]
+  layers::AlignedFloats hist_;             // [C, 64]
+  layers::AlignedFloats frame_;            // kFft: [192]
   std::vector<std::complex<float>> spec_;  // kFft: [97]
-  layers::AlignedFloats even_;          // kDft: [C, 97]: w_n (x_n + x_(N-n)), n = 0..96 (x_0, x_96 alone)
-  layers::AlignedFloats odd_;           // kDft: [C, 95]: w_n (x_n - x_(N-n)), n = 1..95
+  layers::AlignedFloats even_;             // kDft: [C, 97]: w_n (x_n + x_(N-n)), n = 0..96 (x_0, x_96 alone)
+  layers::AlignedFloats odd_;              // kDft: [C, 95]: w_n (x_n - x_(N-n)), n = 1..95
 };
 
 class OlaSynthesizer {
@@ -78,14 +78,14 @@ class OlaSynthesizer {
   Transform transform_;
   std::unique_ptr<Fft> fft_;         // kFft
   const DftTables* dft_ = nullptr;   // kDft
-  layers::AlignedFloats tail_;          // [C, 64]
-  layers::AlignedFloats env_;           // [128]
-  layers::AlignedFloats frame_;         // [192]: one output's windowed frame
+  layers::AlignedFloats tail_;             // [C, 64]
+  layers::AlignedFloats env_;              // [128]
+  layers::AlignedFloats frame_;            // [192]: one output's windowed frame
   std::vector<std::complex<float>> spec_;  // kFft: [97]
-  layers::AlignedFloats re_;            // kDft: [C, 97]: the real parts, weighted for the one-sided inverse
-  layers::AlignedFloats im_;            // kDft: [C, 95]: the imaginary parts of bins 1..95, likewise
-  layers::AlignedFloats even_;          // kDft: [C, 97]: the cosine sums (the frame's even part), n = 0..96
-  layers::AlignedFloats odd_;           // kDft: [C, 97]: minus the sine sums (its odd part), 0 at n = 0, 96
+  layers::AlignedFloats re_;               // kDft: [C, 97]: the real parts, weighted for the one-sided inverse
+  layers::AlignedFloats im_;               // kDft: [C, 95]: the imaginary parts of bins 1..95, likewise
+  layers::AlignedFloats even_;             // kDft: [C, 97]: the cosine sums (the frame's even part), n = 0..96
+  layers::AlignedFloats odd_;              // kDft: [C, 97]: minus the sine sums (its odd part), 0 at n = 0, 96
 };
 
 }  // namespace kboost::dsp

@@ -18,14 +18,14 @@ CausalConvWeights CausalConvWeights::bind_conv(TensorSource& src, const std::str
   cw.n_out = n_out;
   const auto w = tensor(src, prefix + "weight", {n_out, n_in, 3, 3});
   cw.bias = tensor(src, prefix + "bias", {n_out});
-  cw.w.resize(w.size());
+  AlignedFloats by_tap(w.size());  // [3 (time), C_in, 3 (freq), C_out]
   for (int co = 0; co < n_out; ++co)
     for (int ci = 0; ci < n_in; ++ci)
       for (int kt = 0; kt < 3; ++kt)
         for (int kf = 0; kf < 3; ++kf)
-          cw.w[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
+          by_tap[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
               w[((static_cast<size_t>(co) * n_in + ci) * 3 + kt) * 3 + kf];
-  cw.arrange_slots();
+  cw.arrange_slots(by_tap);
   return cw;
 }
 
@@ -36,24 +36,25 @@ CausalConvWeights CausalConvWeights::bind_deconv(TensorSource& src, const std::s
   cw.n_out = n_out;
   const auto w = tensor(src, prefix + "weight", {n_in, n_out, 3, 3});
   cw.bias = tensor(src, prefix + "bias", {n_out});
-  cw.w.resize(w.size());
+  AlignedFloats by_tap(w.size());  // [3 (time), C_in, 3 (freq), C_out]
   for (int ci = 0; ci < n_in; ++ci)
     for (int co = 0; co < n_out; ++co)
       for (int kt = 0; kt < 3; ++kt)
         for (int kf = 0; kf < 3; ++kf)
-          cw.w[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
+          by_tap[((static_cast<size_t>(kt) * n_in + ci) * 3 + kf) * n_out + co] =
               w[((static_cast<size_t>(ci) * n_out + co) * 3 + (2 - kt)) * 3 + (2 - kf)];
-  cw.arrange_slots();
+  cw.arrange_slots(by_tap);
   return cw;
 }
 
-void CausalConvWeights::arrange_slots() {
+void CausalConvWeights::arrange_slots(const AlignedFloats& by_tap) {
   const size_t tap = static_cast<size_t>(n_in) * 3 * n_out;  // one time tap's [C_in, 3 C_out]
   w_slots.resize(9 * tap);
   for (int r = 0; r < 3; ++r)
     for (int slot = 0; slot < 3; ++slot) {
       const int kt = (slot - r + 2 + 3) % 3;
-      std::copy_n(w.begin() + static_cast<long>(kt * tap), tap, w_slots.begin() + static_cast<long>((3 * r + slot) * tap));
+      std::copy_n(by_tap.begin() + static_cast<long>(kt * tap), tap,
+                  w_slots.begin() + static_cast<long>((3 * r + slot) * tap));
     }
   zeros.assign(static_cast<size_t>(3) * n_out, 0.0f);
 }

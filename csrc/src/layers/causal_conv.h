@@ -15,14 +15,16 @@ namespace kboost::layers {
 
 struct CausalConvWeights {
   int n_in = 0, n_out = 0;
-  AlignedFloats w;     // [3 (time), C_in, 3 (freq), C_out]: per time tap a [C_in, 3 C_out] matrix
   AlignedFloats bias;  // [C_out]
-  // The step's products as one GEMM over the state's [F, 3 C_in] rows of three frames (slot s =
-  // frame index mod 3): for frame t the rows of slot s must meet time tap (s - t + 2) mod 3, so
-  // three arrangements of w, one per t mod 3: w_slots [3 (t mod 3), 3 (slot), C_in, 3 C_out].
+  // The step's products are one GEMM over the state's [F, 3 C_in] rows of three frames (slot s =
+  // frame index mod 3). Per time tap kt the weights are a [C_in, 3 C_out] matrix (the three
+  // frequency taps side by side); for frame t the rows of slot s must meet time tap
+  // (s - t + 2) mod 3, so the taps are kept in three orders, one per t mod 3:
+  // w_slots [3 (t mod 3), 3 (slot), C_in, 3 C_out].
   AlignedFloats w_slots;
   AlignedFloats zeros;  // [3 C_out]: the GEMM's bias (the conv's own is added with the taps)
-  void arrange_slots();      // w -> w_slots, zeros (after w and the sizes are set)
+  /// by_tap [3 (time), C_in, 3 (freq), C_out] -> w_slots, zeros (n_in, n_out set).
+  void arrange_slots(const AlignedFloats& by_tap);
 
   /// nn.Conv2d(C_in -> C_out, 3 x 3): `prefix`weight [C_out, C_in, 3, 3], `prefix`bias [C_out].
   static CausalConvWeights bind_conv(TensorSource& src, const std::string& prefix, int n_in, int n_out);

@@ -16,11 +16,11 @@ struct InterFrameWeights {
   int d = 0, h = 0;
   AlignedFloats norm_w, norm_b;  // [D]
   // LSTM weights and biases below: in the kernels' gate units (times log2(e), g times 2 log2(e): kernels.h).
-  AlignedFloats wih_t;           // [D, 4H]
-  AlignedFloats whh_t;           // [H, 4H]
-  AlignedFloats bias;            // [4H]: b_ih + b_hh
-  AlignedFloats lin_t;           // [H, D]
-  AlignedFloats lin_b;           // [D]
+  AlignedFloats wih_t;  // [D, 4H]
+  AlignedFloats whh_t;  // [H, 4H]
+  AlignedFloats bias;   // [4H]: b_ih + b_hh
+  AlignedFloats lin_t;  // [H, D]
+  AlignedFloats lin_b;  // [D]
 
   /// `prefix`norm.*, `prefix`rnn.*_l0, `prefix`linear.* (InterFrame in layers.py).
   static InterFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
@@ -30,7 +30,7 @@ struct InterFrameWeights {
 struct InterFrameState {
   explicit InterFrameState(const InterFrameWeights& w);
   void reset();
-  AlignedFloats h, c;   // [F, H] carried across frames
+  AlignedFloats h, c;  // [F, H] carried across frames
 };
 
 /// Working buffers of one step, nothing carried: the blocks of a stream share one (a smaller

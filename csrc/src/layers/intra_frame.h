@@ -17,12 +17,12 @@ struct IntraFrameWeights {
   int d = 0, h = 0;
   AlignedFloats norm_w, norm_b;  // [D]
   // LSTM weights and biases below: in the kernels' gate units (times log2(e), g times 2 log2(e): kernels.h).
-  AlignedFloats wih_t;           // [D, 8H]: forward gates (4H) | backward gates (4H)
-  AlignedFloats bias;            // [8H]: b_ih + b_hh per direction
-  AlignedFloats whh_t_fwd;       // [H, 4H]
-  AlignedFloats whh_t_bwd;       // [H, 4H]
-  AlignedFloats lin_t;           // [2H, D]
-  AlignedFloats lin_b;           // [D]
+  AlignedFloats wih_t;      // [D, 8H]: forward gates (4H) | backward gates (4H)
+  AlignedFloats bias;       // [8H]: b_ih + b_hh per direction
+  AlignedFloats whh_t_fwd;  // [H, 4H]
+  AlignedFloats whh_t_bwd;  // [H, 4H]
+  AlignedFloats lin_t;      // [2H, D]
+  AlignedFloats lin_b;      // [D]
 
   /// `prefix`norm.*, `prefix`rnn.*_l0{,_reverse}, `prefix`linear.* (IntraFrame in layers.py).
   static IntraFrameWeights bind(TensorSource& src, const std::string& prefix, int d, int h);
@@ -33,9 +33,9 @@ struct IntraFrameWeights {
 /// they share InterFrameScratch.
 struct IntraFrameScratch {
   explicit IntraFrameScratch(const IntraFrameWeights& w);
-  AlignedFloats z;      // [F, D] normalised input
-  AlignedFloats pre;    // [F, 8H] input projections of both directions
-  AlignedFloats hs;     // [F, 2H] outputs (forward h | backward h)
+  AlignedFloats z;        // [F, D] normalised input
+  AlignedFloats pre;      // [F, 8H] input projections of both directions
+  AlignedFloats hs;       // [F, 2H] outputs (forward h | backward h)
   AlignedFloats scratch;  // [10H] of the BLSTM kernel
 };
 

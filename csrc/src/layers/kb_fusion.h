@@ -27,10 +27,10 @@ struct KbFusionWeights {
   int d = 0, n_hint = 0, delay = 0, n_heads = 0, e = 0, v = 0, window = 0;
   AlignedFloats scale_t, scale_b, shift_t, shift_b;  // [C_h, D], [D]
   struct Proj {
-    AlignedFloats wt, bias;        // [D, L*C], [L*C]
+    AlignedFloats wt, bias;  // [D, L*C], [L*C]
     float alpha = 0.0f;
     AlignedFloats norm_w, norm_b;  // [F*C], index f*C + c
-  } q, k, val, proj;                    // proj: C = D, one "head"
+  } q, k, val, proj;               // proj: C = D, one "head"
 
   static KbFusionWeights bind(TensorSource& src, const std::string& prefix, int d, int n_hint, int delay,
                               int n_heads, int head_dim, int window);
@@ -42,12 +42,12 @@ struct KbFusionState {
   long n_frames = 0;
   int qk_stride = 0, v_stride = 0;    // QK = F*E and VS = F*V padded to a multiple of 16 floats
   AlignedFloats align;           // [d+1, F, D], frame j in slot j % (d+1)
-  AlignedFloats k_ring, v_ring;       // [L, W, QK], [L, W, VS]: each head's window one block
+  AlignedFloats k_ring, v_ring;  // [L, W, QK], [L, W, VS]: each head's window one block
   AlignedFloats hint_t;          // [F, C_h]
   AlignedFloats m;               // [F, D] fused frame
   AlignedFloats tmp;             // [F, max(D, L*E)]
-  AlignedFloats q;                    // [L, QK] (padding zero)
-  AlignedFloats o;                    // [L, VS]
+  AlignedFloats q;               // [L, QK] (padding zero)
+  AlignedFloats o;               // [L, VS]
   AlignedFloats y;               // [F, D]
   AlignedFloats scores;          // [W]
 };

@@ -22,7 +22,7 @@ struct LocalAttentionWeights {
     AlignedFloats alpha;           // [L]
     AlignedFloats norm_w, norm_b;  // [L, C*F], index c*F + f
   } q, k, val;
-  AlignedFloats proj_t, proj_b;    // [D, D], [D]
+  AlignedFloats proj_t, proj_b;  // [D, D], [D]
   float proj_alpha = 0.0f;
   AlignedFloats proj_norm_w, proj_norm_b;  // [F, D] (transposed from [D, F])
 

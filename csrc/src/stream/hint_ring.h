@@ -46,7 +46,7 @@ class HintRing {
  private:
   int n_slots_, hint_size_;
   std::unique_ptr<std::atomic<int64_t>[]> keys_;  // [n_slots]
-  layers::AlignedFloats data_;                     // [n_slots, hint_size]
+  layers::AlignedFloats data_;  // [n_slots, hint_size]
   std::atomic<int64_t> first_needed_{0};
   std::atomic<uint64_t> n_accepted_{0}, n_late_{0}, n_duplicate_{0}, n_future_{0}, n_bad_size_{0};
 };
